@@ -1,0 +1,61 @@
+"""Datasets: every task reads `tfds.data_source(...)` over array_record files, with no TensorFlow.
+
+Project builders (`OFFLINE`) turn data that ships inside pip or Debian packages into TFDS
+datasets, so that every task runs here with no network; stock TFDS names (mnist, cifar10,
+imagenet2012, …) keep working for users who have one.
+"""
+
+import os
+
+import tensorflow_datasets as tfds
+
+from trends_jax.data import digits, mnist5k
+from trends_jax.errors import UserError
+
+# Project builders whose sources ship in installed packages: preparing them needs no network,
+# so they are prepared on first use.
+OFFLINE = {
+    "mnist5k": mnist5k.Mnist5k,
+    "digits": digits.Digits,
+}
+
+READ_KWARGS = {"file_format": "array_record"}
+
+
+def builder(name: str, data_dir: str | None = None) -> tfds.core.DatasetBuilder:
+  """The TFDS builder for `name`, with unknown names reported in one line."""
+  try:
+    return tfds.builder(name, data_dir=data_dir, **READ_KWARGS)
+  except tfds.core.registered.DatasetNotFoundError:
+    raise UserError(
+        f"unknown dataset {name!r} in dataset.name; offline datasets: {', '.join(sorted(OFFLINE))}, "
+        "or any TFDS catalog name (prepared with a network)") from None
+
+
+def prepare(name: str, data_dir: str | None = None) -> tfds.core.DatasetBuilder:
+  """Writes dataset `name` under `data_dir` if it is not there yet; returns its builder."""
+  b = builder(name, data_dir)
+  if b.is_prepared():
+    return b
+  if name not in OFFLINE:
+    # Without a network TFDS would retry its downloads for minutes; say what to do instead.
+    raise UserError(
+        f"dataset {name!r} is not prepared in {b.data_dir}; prepare it on a machine with a network "
+        f"(python experiments/prepare_data.py --datasets={name} --data_dir={os.path.dirname(os.path.dirname(b.data_dir))}) "
+        f"or use an offline dataset: {', '.join(sorted(OFFLINE))}")
+  b.download_and_prepare(download_config=tfds.download.DownloadConfig(verify_ssl=False))
+  return b
+
+
+def data_source(name: str, split: str, data_dir: str | None = None):
+  """Random-access source of examples (dicts of numpy arrays) for `name`/`split`."""
+  b = prepare(name, data_dir)
+  if split not in b.info.splits:
+    raise UserError(
+        f"dataset {name!r} has no split {split!r}; its splits: {', '.join(sorted(b.info.splits))}")
+  return tfds.data_source(name, split=split, data_dir=data_dir, download=False,
+                          builder_kwargs=READ_KWARGS)
+
+
+def num_classes(name: str, data_dir: str | None = None, label_key: str = "label") -> int:
+  return builder(name, data_dir).info.features[label_key].num_classes

@@ -1,0 +1,118 @@
+"""Input pipelines: data source → grain (seeded shuffle, per-process shard, preprocess, batch) → devices.
+
+Training batches come from a grain DataLoader whose iterator state is saved with every checkpoint,
+so a resumed run sees exactly the batches an uninterrupted run would have seen. Evaluation walks a
+split once in order, padding the last batch and marking real examples with `mask`.
+"""
+
+import collections
+import functools
+import json
+import math
+from typing import Any, Callable, Iterator
+
+import grain
+import jax
+import numpy as np
+
+from trends_jax.data import preprocess
+
+
+def _select(example, input_key: str, label_key: str):
+  return {"inputs": example[input_key], "label": np.asarray(example[label_key], np.int32)}
+
+
+def _transforms(spec: str, input_key: str, label_key: str) -> list:
+  fns = preprocess.parse(spec) + [functools.partial(_select, input_key=input_key, label_key=label_key)]
+  return [preprocess.Apply(f) for f in fns]
+
+
+def local_batch_size(global_batch_size: int) -> int:
+  return global_batch_size // jax.process_count()
+
+
+def example_batch(source, *, preprocess_spec: str = "", input_key: str = "image",
+                  label_key: str = "label") -> dict:
+  """The first example, preprocessed, as a batch of one: shapes for model initialization."""
+  example = source[0]
+  for t in _transforms(preprocess_spec, input_key, label_key):
+    example = t.map(example)
+  return jax.tree.map(lambda x: np.asarray(x)[None], example)
+
+
+def train_loader(source, *, global_batch_size: int, seed: int, preprocess_spec: str = "",
+                 input_key: str = "image", label_key: str = "label",
+                 num_workers: int = 0) -> grain.DataLoader:
+  """Endless, reshuffled every epoch, each process reading its own shard of every epoch."""
+  sampler = grain.samplers.IndexSampler(
+      num_records=len(source),
+      shard_options=grain.sharding.ShardByJaxProcess(drop_remainder=True),
+      shuffle=True, num_epochs=None, seed=seed)
+  operations = _transforms(preprocess_spec, input_key, label_key) + [
+      grain.transforms.Batch(local_batch_size(global_batch_size), drop_remainder=True)]
+  return grain.DataLoader(data_source=source, sampler=sampler, operations=operations,
+                          worker_count=num_workers)
+
+
+def eval_batches(source, *, global_batch_size: int, preprocess_spec: str = "",
+                 input_key: str = "image", label_key: str = "label") -> Iterator[dict]:
+  """One ordered pass; every process yields the same number of batches (padded, `mask`=0)."""
+  transforms = _transforms(preprocess_spec, input_key, label_key)
+  per_process = local_batch_size(global_batch_size)
+  num_batches = math.ceil(len(source) / global_batch_size)
+  offset = jax.process_index() * per_process
+  positions = (np.arange(num_batches)[:, None] * global_batch_size + offset
+               + np.arange(per_process)[None, :]).reshape(-1)
+  dataset = grain.MapDataset.source(source)
+  for t in transforms:
+    dataset = dataset.map(t)
+  template = None
+  for b in range(num_batches):
+    chunk = positions[b * per_process:(b + 1) * per_process]
+    examples = [dataset[int(i)] for i in chunk if i < len(source)]
+    template = template or examples[0]
+    mask = np.zeros(per_process, np.float32)
+    mask[:len(examples)] = 1.0
+    padding = [jax.tree.map(np.zeros_like, template)] * (per_process - len(examples))
+    batch = jax.tree.map(lambda *xs: np.stack(xs), *(examples + padding))
+    yield {**batch, "mask": mask}
+
+
+class PrefetchToDevice:
+  """Keeps the next batches on the devices while the current step runs.
+
+  Tracks the loader state that goes with the last batch handed out (not the last one read), so
+  that a checkpoint records exactly what training has consumed.
+  """
+
+  def __init__(self, loader_iterator, put: Callable[[Any], Any], size: int = 2):
+    self._iterator = loader_iterator
+    self._put = put
+    self._size = size
+    self._queue: collections.deque = collections.deque()
+    self._consumed_state = self._read_state()
+
+  def _read_state(self) -> dict:
+    return json.loads(self._iterator.get_state())
+
+  def _fill(self):
+    while len(self._queue) < self._size:
+      host_batch = next(self._iterator)
+      self._queue.append((self._put(host_batch), self._read_state()))
+
+  def __iter__(self):
+    return self
+
+  def __next__(self):
+    self._fill()
+    batch, self._consumed_state = self._queue.popleft()
+    self._fill()
+    return batch
+
+  def state(self) -> dict:
+    """Loader state after the last batch returned by `next`, for checkpoints."""
+    return self._consumed_state
+
+
+def restore_loader_state(loader_iterator, state: dict) -> None:
+  loader_iterator.set_state(json.dumps(state).encode())

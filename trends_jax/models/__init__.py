@@ -1,0 +1,43 @@
+"""Model zoo: every architecture is a pure linen Module registered by name.
+
+    model = trends_jax.models.create('cnn', num_classes=10)
+    variables = model.init(rng, images, train=False)
+    logits = model.apply(variables, images, train=False)
+
+Every model takes `num_classes` and a compute `dtype` (parameters stay float32) and is called as
+`model(x, train=...)`. Models with BatchNorm have a `norm_axis_name` field that the pmap trainer
+sets so that batch statistics are taken over the global batch.
+"""
+
+import dataclasses
+import functools
+
+import flax.linen as nn
+
+from trends_jax.errors import UserError
+from trends_jax.registry import Registry
+
+MODELS = Registry("model", "model.name")
+register = MODELS.register
+names = MODELS.names
+
+
+def _fields(constructor) -> set[str]:
+  while isinstance(constructor, functools.partial):
+    constructor = constructor.func
+  return {f.name for f in dataclasses.fields(constructor)} - {"parent", "name"}
+
+
+def create(name: str, **kwargs) -> nn.Module:
+  """Returns the registered model `name` built with `kwargs`; bad names fail with one line."""
+  constructor = MODELS.get(name)
+  unknown = sorted(set(kwargs) - _fields(constructor))
+  if unknown:
+    raise UserError(
+        f"model {name!r} has no field(s) {', '.join(unknown)}; "
+        f"its fields: {', '.join(sorted(_fields(constructor)))}")
+  return constructor(**kwargs)
+
+
+# Importing the families fills the registry.
+from trends_jax.models import cnn, mlp  # noqa: E402,F401

@@ -1,0 +1,35 @@
+"""Name → constructor tables, so that configs pick components by name (models, losses, optimizers…)."""
+
+from typing import Any, Callable
+
+from trends_jax.errors import UserError
+
+
+class Registry:
+  """A dict from name to constructor that reports unknown names with the list of known ones."""
+
+  def __init__(self, kind: str, config_field: str):
+    self.kind = kind
+    self.config_field = config_field
+    self._entries: dict[str, Callable[..., Any]] = {}
+
+  def register(self, name: str, value: Callable[..., Any] | None = None):
+    """Registers `value` under `name`; used bare or as a decorator."""
+    def add(v):
+      if name in self._entries:
+        raise ValueError(f"{self.kind} {name!r} is registered twice")
+      self._entries[name] = v
+      return v
+    return add if value is None else add(value)
+
+  def get(self, name: str) -> Callable[..., Any]:
+    if name not in self._entries:
+      raise UserError(
+          f"unknown {self.kind} {name!r} in {self.config_field}; known: {', '.join(self.names())}")
+    return self._entries[name]
+
+  def names(self) -> list[str]:
+    return sorted(self._entries)
+
+  def __contains__(self, name: str) -> bool:
+    return name in self._entries

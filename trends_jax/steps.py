@@ -1,0 +1,89 @@
+"""Train state and the pure train/eval step functions.
+
+The steps are pure: (state, batch) → (new state, metrics). All mutable things (parameters,
+optimizer state, BatchNorm statistics, the step counter) live in the returned `TrainState`.
+With `axis_name` set, the steps run under `jax.pmap` and average gradients, metrics and batch
+statistics over that axis; without it they are meant for `jax.jit` over a sharded global batch,
+where XLA inserts the cross-device reductions itself.
+"""
+
+from typing import Any, Callable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+from flax.training import train_state
+
+
+class TrainState(train_state.TrainState):
+  batch_stats: Any = None
+  rng: jax.Array | None = None  # Base key; each step folds in its own number.
+
+
+def create_train_state(model: nn.Module, tx: optax.GradientTransformation, rng: jax.Array,
+                       example_inputs: jax.Array) -> TrainState:
+  params_rng, dropout_rng, state_rng = jax.random.split(rng, 3)
+  variables = model.init({"params": params_rng, "dropout": dropout_rng}, example_inputs, train=False)
+  return TrainState.create(apply_fn=model.apply, params=variables["params"], tx=tx,
+                           batch_stats=variables.get("batch_stats"), rng=state_rng)
+
+
+def _variables(state: TrainState, params) -> dict:
+  if state.batch_stats is None:
+    return {"params": params}
+  return {"params": params, "batch_stats": state.batch_stats}
+
+
+def _main_output(outputs):
+  """Models with auxiliary heads return (logits, aux logits…); metrics use the main head."""
+  return outputs[0] if isinstance(outputs, tuple) else outputs
+
+
+def make_train_step(model: nn.Module, loss_fn: Callable, learning_rate_fn: Callable | None = None,
+                    axis_name: str | None = None, aux_loss_weight: float = 0.3):
+  """Returns train_step(state, batch) -> (state, metrics), with metrics averaged over the batch."""
+
+  def train_step(state: TrainState, batch: dict):
+    rng = jax.random.fold_in(state.rng, state.step)
+    if axis_name is not None:
+      rng = jax.random.fold_in(rng, jax.lax.axis_index(axis_name))
+
+    def objective(params):
+      outputs, updates = model.apply(
+          _variables(state, params), batch["inputs"], train=True, rngs={"dropout": rng},
+          mutable=["batch_stats"] if state.batch_stats is not None else [])
+      per_example = loss_fn(_main_output(outputs), batch)
+      loss = per_example["loss"].mean()
+      if isinstance(outputs, tuple):  # GoogLeNet-style auxiliary classifiers.
+        loss += aux_loss_weight * sum(loss_fn(aux, batch)["loss"].mean() for aux in outputs[1:])
+      metrics = {k: v.mean() for k, v in per_example.items()}
+      return loss, (metrics, updates.get("batch_stats"))
+
+    grads, (metrics, batch_stats) = jax.grad(objective, has_aux=True)(state.params)
+    if axis_name is not None:
+      grads = jax.lax.pmean(grads, axis_name)
+      metrics = jax.lax.pmean(metrics, axis_name)
+      batch_stats = jax.lax.pmean(batch_stats, axis_name)
+    if learning_rate_fn is not None:
+      metrics["learning_rate"] = learning_rate_fn(state.step)
+    metrics["grad_norm"] = optax.global_norm(grads)
+    return state.apply_gradients(grads=grads, batch_stats=batch_stats), metrics
+
+  return train_step
+
+
+def make_eval_step(model: nn.Module, loss_fn: Callable, axis_name: str | None = None):
+  """Returns eval_step(state, batch) -> sums of per-example metrics over `mask`, and `count`."""
+
+  def eval_step(state: TrainState, batch: dict):
+    outputs = model.apply(_variables(state, state.params), batch["inputs"], train=False)
+    per_example = loss_fn(_main_output(outputs), batch)
+    mask = batch["mask"]
+    sums = {k: jnp.sum(v * mask) for k, v in per_example.items()}
+    sums["count"] = jnp.sum(mask)
+    if axis_name is not None:
+      sums = jax.lax.psum(sums, axis_name)
+    return sums
+
+  return eval_step

@@ -1,0 +1,185 @@
+"""The trainer: `train_and_evaluate(config, workdir)` runs, resumes or finishes one run.
+
+Reads top to bottom: checks → data → model, loss, optimizer → state (restored or new) → steps →
+loop (train, log, evaluate, checkpoint, preemption) → final status and plot.
+"""
+
+import functools
+import math
+import time
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from trends_jax import config as config_lib
+from trends_jax import data, losses, models, optim, parallel, plots, steps
+from trends_jax.checkpoint import Checkpointer
+from trends_jax.data import pipeline
+from trends_jax.errors import UserError
+from trends_jax.metric_writer import MetricWriter, Progress
+from trends_jax.preemption import PreemptionGuard
+from trends_jax.workdir import Workdir
+
+
+def _model_kwargs(config, num_classes: int) -> dict:
+  kwargs = {k: v for k, v in config.model.items() if k != "name"}
+  kwargs.setdefault("num_classes", num_classes)
+  kwargs["dtype"] = jnp.dtype(config.dtype)
+  return kwargs
+
+
+def evaluate(eval_step, state, strategy, config, source) -> dict:
+  """Mean loss and metrics over the whole evaluation split."""
+  totals = None
+  batches = pipeline.eval_batches(
+      source, global_batch_size=config.eval_batch_size or config.batch_size,
+      preprocess_spec=config.dataset.preprocess, input_key=config.dataset.input_key,
+      label_key=config.dataset.label_key)
+  for batch in batches:
+    sums = eval_step(state, strategy.put_batch(batch))
+    totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
+  totals = strategy.fetch(totals)
+  count = totals.pop("count")
+  return {k: float(v) / float(count) for k, v in totals.items()}
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=None) -> dict:
+  """Trains `config` in `workdir` (resuming what is there); returns the final status dict."""
+  lead = jax.process_index() == 0
+
+  # --- Checks: every user error surfaces here, before data is read or anything compiles ---
+  strategy = parallel.create(config.parallel, devices)
+  config_lib.validate(config, strategy.num_devices, jax.process_count())
+  run = Workdir(workdir)
+  run.check_config(config)
+
+  # --- Data ---
+  ds = config.dataset
+  train_source = data.data_source(ds.name, ds.train_split, ds.data_dir)
+  eval_source = data.data_source(ds.name, ds.eval_split, ds.data_dir)
+  num_steps = config_lib.num_train_steps(config, len(train_source))
+  input_kwargs = dict(preprocess_spec=ds.preprocess, input_key=ds.input_key, label_key=ds.label_key)
+  example = pipeline.example_batch(train_source, **input_kwargs)
+
+  # --- Model, loss and optimizer ---
+  num_classes = data.num_classes(ds.name, ds.data_dir, ds.label_key)
+  model = strategy.adapt_model(models.create(config.model.name, **_model_kwargs(config, num_classes)))
+  loss_kwargs = {k: v for k, v in config.loss.items() if k != "name"}
+  loss_fn = losses.create(config.loss.name, **loss_kwargs)
+  tx, learning_rate_fn = optim.create(config.optimizer, num_steps)
+  make_state = functools.partial(steps.create_train_state, model, tx,
+                                 jax.random.PRNGKey(config.seed), jnp.asarray(example["inputs"]))
+
+  # --- State: from the latest checkpoint, or new ---
+  checkpointer = Checkpointer(run.checkpoint_dir, config.get("keep_checkpoints", 3))
+  start_step = checkpointer.latest_step() or 0
+  progress = Progress(num_steps, start_step, enabled=lead)
+  if start_step >= num_steps:
+    checkpointer.close()
+    progress.say(f"Run in {run.path} already finished at step {start_step}; nothing to train.")
+    return run.read_status() or run.write_status("done", start_step, num_train_steps=num_steps)
+  if lead:
+    run.write_config(config)
+  loader = pipeline.train_loader(train_source, global_batch_size=config.batch_size,
+                                 seed=config.seed, num_workers=ds.num_workers, **input_kwargs)
+  loader_iterator = iter(loader)
+  if start_step:
+    host_state, data_state = checkpointer.restore(start_step, strategy.abstract_state(make_state))
+    state = strategy.put_state(host_state)
+    pipeline.restore_loader_state(loader_iterator, data_state)
+    if lead:
+      run.drop_metrics_after(start_step)
+    progress.say(f"Resumed from step {start_step} in {run.checkpoint_dir}")
+  else:
+    state = strategy.init_state(make_state)
+  param_count = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(strategy.checkpointable(state).params))
+  progress.say(f"{config.model.name}: {param_count:,} parameters; {num_steps} steps of "
+               f"{config.batch_size} on {strategy.num_devices} {jax.devices()[0].platform} device(s), "
+               f"parallel={config.parallel}, dtype={config.dtype}")
+
+  # --- Steps ---
+  train_step = strategy.compile_train_step(
+      steps.make_train_step(model, loss_fn, learning_rate_fn, strategy.axis_name))
+  eval_step = strategy.compile_eval_step(steps.make_eval_step(model, loss_fn, strategy.axis_name))
+  batches = pipeline.PrefetchToDevice(loader_iterator, strategy.put_batch)
+  writer = MetricWriter(run.metrics_path, run.tensorboard_dir, enabled=lead)
+  if lead:
+    run.write_status("running", start_step, num_train_steps=num_steps)
+
+  def save(step):
+    if checkpointer.latest_step() != step:
+      checkpointer.save(step, strategy.checkpointable(state), batches.state())
+
+  # --- Loop ---
+  pending = []  # Device-side metrics since the last log: fetched only when logged.
+  last_log_time, last_log_step = None, start_step
+  final_state, step = "done", start_step
+  try:
+    with PreemptionGuard() as preemption:
+      loop_start = time.perf_counter()
+      for step in range(start_step + 1, num_steps + 1):
+        state, metrics = train_step(state, next(batches))
+        pending.append(metrics)
+
+        if last_log_time is None:  # The first step compiled: rates and ETA count from here.
+          jax.block_until_ready(metrics)
+          last_log_time, last_log_step = time.perf_counter(), step
+          progress.started(step)
+          progress.say(f"First step (compile included) took {last_log_time - loop_start:.1f}s")
+
+        if step % config.log_every_steps == 0 or step == num_steps:
+          logged = {k: float(np.mean([m[k] for m in strategy.fetch(pending)])) for k in pending[0]}
+          now = time.perf_counter()
+          if step > last_log_step:
+            logged["examples_per_sec"] = config.batch_size * (step - last_log_step) / (now - last_log_time)
+          last_log_time, last_log_step, pending = now, step, []
+          writer.write(step, "train", logged)
+          progress.report(step, "train", logged)
+          if not math.isfinite(logged["loss"]):
+            final_state = "diverged"
+            progress.say(f"Loss is {logged['loss']} at step {step}; stopped. The last good checkpoint "
+                         f"is step {checkpointer.latest_step()}; lower the learning rate.")
+            break
+
+        side_work_start = time.perf_counter()
+        if step % config.eval_every_steps == 0 or step == num_steps:
+          eval_metrics = evaluate(eval_step, state, strategy, config, eval_source)
+          writer.write(step, "eval", eval_metrics)
+          progress.report(step, "eval", eval_metrics)
+
+        if step % config.checkpoint_every_steps == 0 or step == num_steps:
+          save(step)
+        # Training throughput excludes evaluation and checkpointing.
+        last_log_time += time.perf_counter() - side_work_start
+
+        if preemption.requested:
+          save(step)
+          final_state = "preempted"
+          progress.say(f"{preemption.signal_name}: saved step {step}; run the same command to resume.")
+          break
+  except BaseException as e:
+    checkpointer.close()
+    writer.close()
+    if lead:
+      run.write_status("failed", step, num_train_steps=num_steps, error=f"{type(e).__name__}: {e}")
+    raise
+
+  # --- Finish ---
+  checkpointer.close()
+  writer.close()
+  if not lead:
+    return {"state": final_state, "step": step}
+  records = run.read_metrics()
+  final_eval = next((r for r in reversed(records) if r["split"] == "eval"), {})
+  if records:
+    plots.training_curves(records, run.curves_path, title=f"{config.model.name} on {ds.name}")
+  status = run.write_status(final_state, step, num_train_steps=num_steps,
+                            **{f"eval_{k}": v for k, v in final_eval.items() if k not in ("step", "split")})
+  if final_state == "done":
+    progress.say(f"Done: step {step}, eval " + ", ".join(
+        f"{k} {v:.4f}" for k, v in final_eval.items() if k not in ("step", "split")))
+  progress.say(f"Metrics: {run.metrics_path}\nCheckpoints: {run.checkpoint_dir}\n"
+               f"Curves: {run.curves_path}\nTensorBoard: tensorboard --logdir {run.tensorboard_dir}")
+  return status
