@@ -32,9 +32,15 @@ def _parse_flags(argv: list[str]) -> list[str]:
     return flags.FLAGS(argv)
   except flags.Error as e:
     fail(f"{e}".splitlines()[0])
-  except (AttributeError, KeyError, TypeError, ValueError) as e:
-    # ml_collections reports a typo in --config.x.y or a wrong type as a raw exception.
-    fail(f"bad --config override: {type(e).__name__}: {e}; check the field name and type in the config file")
+  except (AttributeError, KeyError) as e:
+    # ml_collections reports a typo in --config.x.y as a bare AttributeError/KeyError of the key.
+    key = str(e).strip("'\"")
+    culprit = next((a.split("=")[0] for a in argv if a.startswith("--config.") and
+                    a.split("=")[0].split(".")[-1] == key), f"--config...{key}")
+    fail(f"{culprit}: the config has no field {key!r}; check the spelling against the config file "
+         "(the fields of a run are listed in its workdir's config.json)")
+  except (TypeError, ValueError) as e:
+    fail(f"bad --config: {type(e).__name__}: {e}")
 
 
 def run(main) -> None:
@@ -44,8 +50,10 @@ def run(main) -> None:
     # Library INFO logs (orbax, TFDS) drown the progress line; --verbosity=0 brings them back.
     if not flags.FLAGS["verbosity"].present:
       logging.set_verbosity(logging.WARNING)
-    # TFDS warns on every run that PIL, not OpenCV, decodes images; both are correct.
-    logging.get_absl_logger().addFilter(lambda record: "OpenCV is not installed" not in record.getMessage())
+    # TFDS warns that PIL, not OpenCV, decodes images (both are correct), and about dataset
+    # folders it is still looking for (our own error says what to do).
+    logging.get_absl_logger().addFilter(lambda record: not any(
+        noise in record.getMessage() for noise in ("OpenCV is not installed", "has no dataset_info.json")))
     main(argv)
 
   app.run(quiet_main, flags_parser=_parse_flags)

@@ -32,18 +32,24 @@ def builder(name: str, data_dir: str | None = None) -> tfds.core.DatasetBuilder:
         "or any TFDS catalog name (prepared with a network)") from None
 
 
-def prepare(name: str, data_dir: str | None = None) -> tfds.core.DatasetBuilder:
-  """Writes dataset `name` under `data_dir` if it is not there yet; returns its builder."""
+def prepare(name: str, data_dir: str | None = None, download: bool = False) -> tfds.core.DatasetBuilder:
+  """Writes dataset `name` under `data_dir` if it is not there yet; returns its builder.
+
+  Offline datasets are built from installed packages. Stock TFDS datasets are downloaded only
+  with `download=True`; otherwise an unprepared one fails at once rather than after minutes of
+  network retries.
+  """
   b = builder(name, data_dir)
   if b.is_prepared():
     return b
-  if name not in OFFLINE:
-    # Without a network TFDS would retry its downloads for minutes; say what to do instead.
+  if name not in OFFLINE and not download:
+    root = os.path.dirname(os.path.dirname(b.data_dir))
     raise UserError(
-        f"dataset {name!r} is not prepared in {b.data_dir}; prepare it on a machine with a network "
-        f"(python experiments/prepare_data.py --datasets={name} --data_dir={os.path.dirname(os.path.dirname(b.data_dir))}) "
+        f"dataset {name!r} is not prepared in {b.data_dir}; on a machine with a network run "
+        f"python experiments/prepare_data.py --datasets={name} --data_dir={root}, "
         f"or use an offline dataset: {', '.join(sorted(OFFLINE))}")
-  b.download_and_prepare(download_config=tfds.download.DownloadConfig(verify_ssl=False))
+  tfds.disable_progress_bar()
+  b.download_and_prepare()
   return b
 
 
