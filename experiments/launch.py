@@ -29,9 +29,18 @@ def run_user_code(fn):
 
 def _parse_flags(argv: list[str]) -> list[str]:
   try:
-    return flags.FLAGS(argv)
+    argv = flags.FLAGS(argv)
+    if "config" in flags.FLAGS and flags.FLAGS["config"].present:
+      flags.FLAGS.config.to_dict()  # The file loads lazily: load it now, so its errors show here.
+    return argv
+  except OSError as e:
+    reason = [line.strip() for line in str(e).splitlines() if line.strip()][-1]
+    path = next((a.split("=", 1)[1] for a in argv if a.startswith("--config=")), "")
+    fail(f"cannot load --config={path}: {reason}")
   except flags.Error as e:
-    fail(f"{e}".splitlines()[0])
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    # An exception raised inside get_config() arrives with its traceback: keep its last line.
+    fail(f"{lines[0]} {lines[-1]}" if len(lines) > 1 else lines[0])
   except (AttributeError, KeyError) as e:
     # ml_collections reports a typo in --config.x.y as a bare AttributeError/KeyError of the key.
     key = str(e).strip("'\"")
