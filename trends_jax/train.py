@@ -48,6 +48,7 @@ def evaluate(eval_step, state, strategy, config, source) -> dict:
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=None) -> dict:
   """Trains `config` in `workdir` (resuming what is there); returns the final status dict."""
   lead = jax.process_index() == 0
+  launch_time = time.perf_counter()
 
   # --- Checks: every user error surfaces here, before data is read or anything compiles ---
   strategy = parallel.create(config.parallel, devices)
@@ -75,6 +76,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
   # --- State: from the latest checkpoint, or new ---
   checkpointer = Checkpointer(run.checkpoint_dir, config.get("keep_checkpoints", 3))
   start_step = checkpointer.latest_step() or 0
+  previous_seconds = (run.read_status() or {}).get("wall_seconds", 0.0) if start_step else 0.0
   progress = Progress(num_steps, start_step, enabled=lead)
   if start_step >= num_steps:
     checkpointer.close()
@@ -176,6 +178,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
   if records:
     plots.training_curves(records, run.curves_path, title=f"{config.model.name} on {ds.name}")
   status = run.write_status(final_state, step, num_train_steps=num_steps,
+                            wall_seconds=round(previous_seconds + time.perf_counter() - launch_time, 2),
                             **{f"eval_{k}": v for k, v in final_eval.items() if k not in ("step", "split")})
   if final_state == "done":
     progress.say(f"Done: step {step}, eval " + ", ".join(
