@@ -9,7 +9,7 @@ import os
 
 import tensorflow_datasets as tfds
 
-from trends_jax.data import digits, mnist5k
+from trends_jax.data import digits, fashion_mnist, mnist5k, text_corpora
 from trends_jax.errors import UserError
 
 # Project builders whose sources ship in installed packages: preparing them needs no network,
@@ -17,7 +17,12 @@ from trends_jax.errors import UserError
 OFFLINE = {
     "mnist5k": mnist5k.Mnist5k,
     "digits": digits.Digits,
+    "fashion_mnist": fashion_mnist.FashionMnistFromDebian,
+    "shakespeare_char": text_corpora.ShakespeareChar,
+    "bbc_news": text_corpora.BbcNews,
+    "w2v_corpus": text_corpora.W2vCorpus,
 }
+word_eval_file = text_corpora.word_eval_file
 
 READ_KWARGS = {"file_format": "array_record"}
 
@@ -42,13 +47,19 @@ def prepare(name: str, data_dir: str | None = None, download: bool = False) -> t
   b = builder(name, data_dir)
   if b.is_prepared():
     return b
-  if name not in OFFLINE and not download:
+  if name.partition("/")[0] not in OFFLINE and not download:
     root = os.path.dirname(os.path.dirname(b.data_dir))
     raise UserError(
         f"dataset {name!r} is not prepared in {b.data_dir}; on a machine with a network run "
         f"python experiments/prepare_data.py --datasets={name} --data_dir={root}, "
         f"or use an offline dataset: {', '.join(sorted(OFFLINE))}")
   tfds.disable_progress_bar()
+  base_name, _, config_name = name.partition("/")
+  if base_name in OFFLINE:
+    # Built from installed files; stock names (fashion_mnist) are written as TFDS would.
+    offline = OFFLINE[base_name](data_dir=data_dir, config=config_name or None, **READ_KWARGS)
+    offline.download_and_prepare()
+    return builder(name, data_dir)
   b.download_and_prepare()
   return b
 
