@@ -59,10 +59,6 @@ def run(main) -> None:
     # Library INFO logs (orbax, TFDS) drown the progress line; --verbosity=0 brings them back.
     if not flags.FLAGS["verbosity"].present:
       logging.set_verbosity(logging.WARNING)
-    # TFDS warns that PIL, not OpenCV, decodes images (both are correct), and about dataset
-    # folders it is still looking for (our own error says what to do).
-    logging.get_absl_logger().addFilter(lambda record: not any(
-        noise in record.getMessage() for noise in ("OpenCV is not installed", "has no dataset_info.json")))
     main(argv)
 
   app.run(quiet_main, flags_parser=_parse_flags)

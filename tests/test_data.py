@@ -80,9 +80,7 @@ def test_eval_batches_cover_the_split_once_with_padding(data_dir):
 
 def test_preprocess_ops():
   example = {"image": np.full((2, 2, 1), 255, np.uint8), "label": 3}
-  fns = preprocess.parse("value_range(-1, 1)|standardize((0.5,), (2.0,))|flatten")
-  for fn in fns:
-    example = fn(example)
+  example = preprocess.apply_all(example, preprocess.parse("value_range(-1, 1)|standardize((0.5,), (2.0,))|flatten"))
   np.testing.assert_allclose(example["image"], [0.25] * 4)
 
 
@@ -91,6 +89,9 @@ def test_preprocess_ops():
     ("blur(3)", "unknown preprocessing op 'blur'"),
     ("value_range(lo=x)", "arguments must be literals"),
     ("flatten(1, 2, 3)", "flatten"),
+    ("inception_crop(0)", "image size must be a positive int"),
+    ("random_crop((32, -1), pad=4)", "image size must be a positive int"),
+    ("resize_small(-5)", "image size must be a positive int"),
 ])
 def test_bad_preprocess_spec_is_one_line(spec, message):
   with pytest.raises(UserError, match=message) as e:
@@ -106,7 +107,7 @@ def test_unprepared_stock_dataset_fails_fast(tmp_path):
 
 
 def test_unknown_dataset_lists_the_offline_ones(tmp_path):
-  with pytest.raises(UserError, match="offline datasets: digits, mnist5k"):
+  with pytest.raises(UserError, match="offline datasets: bbc_news, digits, fashion_mnist, mnist5k"):
     data.data_source("mnist5000", "train", str(tmp_path))
 
 

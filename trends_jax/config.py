@@ -50,6 +50,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.dataset.input_key = "image"
   c.dataset.label_key = "label"
   c.dataset.preprocess = "value_range(0, 1)"
+  c.dataset.eval_preprocess = ""  # Empty: the same as preprocess.
   c.dataset.num_workers = 0  # grain worker processes; 0 reads in the training process.
   return c
 

@@ -16,7 +16,7 @@ import numpy as np
 from trends_jax import config as config_lib
 from trends_jax import data, losses, models, optim, parallel, plots, steps
 from trends_jax.checkpoint import Checkpointer
-from trends_jax.data import pipeline
+from trends_jax.data import pipeline, preprocess
 from trends_jax.errors import UserError
 from trends_jax.metric_writer import MetricWriter, Progress
 from trends_jax.preemption import PreemptionGuard
@@ -35,7 +35,8 @@ def evaluate(eval_step, state, strategy, config, source) -> dict:
   totals = None
   batches = pipeline.eval_batches(
       source, global_batch_size=config.eval_batch_size or config.batch_size,
-      preprocess_spec=config.dataset.preprocess, input_key=config.dataset.input_key,
+      preprocess_spec=config.dataset.eval_preprocess or config.dataset.preprocess,
+      input_key=config.dataset.input_key,
       label_key=config.dataset.label_key)
   for batch in batches:
     sums = eval_step(state, strategy.put_batch(batch))
@@ -63,6 +64,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
   num_steps = config_lib.num_train_steps(config, len(train_source))
   input_kwargs = dict(preprocess_spec=ds.preprocess, input_key=ds.input_key, label_key=ds.label_key)
   example = pipeline.example_batch(train_source, **input_kwargs)
+  preprocess.parse(ds.eval_preprocess)  # A bad evaluation spec fails now, not at the first eval.
 
   # --- Model, loss and optimizer ---
   num_classes = data.num_classes(ds.name, ds.data_dir, ds.label_key)

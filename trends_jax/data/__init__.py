@@ -5,6 +5,7 @@ datasets, so that every task runs here with no network; stock TFDS names (mnist,
 imagenet2012, …) keep working for users who have one.
 """
 
+import logging
 import os
 
 import tensorflow_datasets as tfds
@@ -25,6 +26,11 @@ OFFLINE = {
 word_eval_file = text_corpora.word_eval_file
 
 READ_KWARGS = {"file_format": "array_record"}
+
+# TFDS warns that PIL, not OpenCV, decodes images (both are correct) and about dataset folders
+# it is still probing (our own error says what to do); in grain workers too, which import this.
+logging.getLogger("absl").addFilter(lambda record: not any(
+    noise in record.getMessage() for noise in ("OpenCV is not installed", "has no dataset_info.json")))
 
 
 def builder(name: str, data_dir: str | None = None) -> tfds.core.DatasetBuilder:

@@ -23,8 +23,8 @@ def _select(example, input_key: str, label_key: str):
 
 
 def _transforms(spec: str, input_key: str, label_key: str) -> list:
-  fns = preprocess.parse(spec) + [functools.partial(_select, input_key=input_key, label_key=label_key)]
-  return [preprocess.Apply(f) for f in fns]
+  return preprocess.parse(spec) + [
+      preprocess.Apply(functools.partial(_select, input_key=input_key, label_key=label_key))]
 
 
 def local_batch_size(global_batch_size: int) -> int:
@@ -34,9 +34,7 @@ def local_batch_size(global_batch_size: int) -> int:
 def example_batch(source, *, preprocess_spec: str = "", input_key: str = "image",
                   label_key: str = "label") -> dict:
   """The first example, preprocessed, as a batch of one: shapes for model initialization."""
-  example = source[0]
-  for t in _transforms(preprocess_spec, input_key, label_key):
-    example = t.map(example)
+  example = preprocess.apply_all(source[0], _transforms(preprocess_spec, input_key, label_key))
   return jax.tree.map(lambda x: np.asarray(x)[None], example)
 
 
@@ -63,7 +61,7 @@ def eval_batches(source, *, global_batch_size: int, preprocess_spec: str = "",
   offset = jax.process_index() * per_process
   positions = (np.arange(num_batches)[:, None] * global_batch_size + offset
                + np.arange(per_process)[None, :]).reshape(-1)
-  dataset = grain.MapDataset.source(source)
+  dataset = grain.MapDataset.source(source).seed(0)  # Seeded in case an eval op is random.
   for t in transforms:
     dataset = dataset.map(t)
   template = None

@@ -1,7 +1,9 @@
-"""Preprocessing as a string of registered ops, big_vision style: "value_range(0, 1)|flatten".
+"""Preprocessing as a string of registered ops, big_vision style: "inception_crop(224)|flip|value_range(-1, 1)".
 
-Each op maps an example dict to an example dict. Ops are plain functions bound with
-functools.partial, so the pipeline pickles into grain worker processes.
+Each op maps an example dict to an example dict. Random ops also take a numpy Generator that
+grain derives from (seed, position in the epoch-ordered stream), so augmentation is reproducible
+and resumes exactly. Ops are module-level functions bound with functools.partial, so pipelines
+pickle into grain worker processes. Image ops live in `image_ops`, text ops in `text_ops`.
 """
 
 import ast
@@ -14,6 +16,12 @@ from trends_jax.errors import UserError
 from trends_jax.registry import Registry
 
 OPS = Registry("preprocessing op", "dataset.preprocess")
+RANDOM_OPS: set[str] = set()  # Names of ops whose functions take (example, rng).
+
+
+def register_random(name: str):
+  RANDOM_OPS.add(name)
+  return OPS.register(name)
 
 
 def _value_range(example, lo, hi, key, in_max):
@@ -49,13 +57,31 @@ def flatten(key: str = "image"):
 
 
 class Apply(grain.transforms.Map):
-  """One preprocessing function as a grain transform."""
+  """One deterministic preprocessing function as a grain transform."""
 
   def __init__(self, fn):
     self.fn = fn
 
   def map(self, example):
     return self.fn(example)
+
+
+class RandomApply(grain.transforms.RandomMap):
+  """One random preprocessing function; grain supplies a per-record seeded Generator."""
+
+  def __init__(self, fn):
+    self.fn = fn
+
+  def random_map(self, example, rng: np.random.Generator):
+    return self.fn(example, rng)
+
+
+def apply_all(example, transforms, rng: np.random.Generator | None = None):
+  """Runs grain transforms on one example outside a pipeline (e.g. for shapes at init)."""
+  rng = rng or np.random.default_rng(0)
+  for t in transforms:
+    example = t.random_map(example, rng) if isinstance(t, RandomApply) else t.map(example)
+  return example
 
 
 def _literal(node: ast.AST, spec: str):
@@ -67,7 +93,7 @@ def _literal(node: ast.AST, spec: str):
 
 
 def parse(spec: str) -> list:
-  """"op(args)|op(args)" → list of example → example functions."""
+  """"op(args)|op(args)" → list of grain transforms."""
   fns = []
   for part in filter(None, (p.strip() for p in spec.split("|"))):
     try:
@@ -81,7 +107,12 @@ def parse(spec: str) -> list:
     args = [_literal(a, part) for a in call.args]
     kwargs = {k.arg: _literal(k.value, part) for k in call.keywords}
     try:
-      fns.append(op(*args, **kwargs))
-    except TypeError as e:
+      fn = op(*args, **kwargs)
+    except (TypeError, ValueError) as e:
       raise UserError(f"dataset.preprocess: {part!r}: {e}") from None
+    fns.append(RandomApply(fn) if call.func.id in RANDOM_OPS else Apply(fn))
   return fns
+
+
+# Importing the op families fills the registry.
+from trends_jax.data import image_ops, text_ops  # noqa: E402,F401
