@@ -40,7 +40,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.model = ml_collections.ConfigDict({"name": ""})
   c.loss = ml_collections.ConfigDict({"name": "softmax_xent"})
   c.optimizer = ml_collections.ConfigDict({
-      "name": "adam", "learning_rate": 1e-3, "schedule": "constant", "warmup_steps": 0})
+      "name": "adam", "learning_rate": 1e-3, "schedule": "constant", "warmup_steps": 0,
+      # Regularization (trends_jax/optim.py): 0 turns each off.
+      "weight_decay": 0.0, "l2": 0.0, "l1": 0.0, "grad_clip_norm": 0.0, "decay_mask": "kernels"})
 
   c.dataset = ml_collections.ConfigDict()
   c.dataset.name = ""
