@@ -66,13 +66,14 @@ ZERO_GRADS = jax.tree.map(jnp.zeros_like, PARAMS)
 
 def test_l2_and_l1_change_the_gradient_as_their_formulas_say():
   # SGD with lr 0.1: update = -0.1 · (grad + l2·w) and -0.1 · (grad + l1·sign(w)), kernels only.
-  l2 = _one_update(_config(l2=0.5), PARAMS, ZERO_GRADS)
-  np.testing.assert_allclose(l2["dense"]["kernel"], -0.1 * 0.5 * 2.0)
-  l1 = _one_update(_config(l1=0.5), PARAMS, ZERO_GRADS)
-  np.testing.assert_allclose(l1["dense"]["kernel"], -0.1 * 0.5 * 1.0)
+  grads = jax.tree.map(lambda p: jnp.full_like(p, 0.3), PARAMS)
+  l2 = _one_update(_config(l2=0.5), PARAMS, grads)
+  np.testing.assert_allclose(l2["dense"]["kernel"], -0.1 * (0.3 + 0.5 * 2.0))
+  l1 = _one_update(_config(l1=0.5), PARAMS, grads)
+  np.testing.assert_allclose(l1["dense"]["kernel"], -0.1 * (0.3 + 0.5 * 1.0))
   for updates in (l2, l1):
     for path in (("dense", "bias"), ("bn", "scale"), ("bn", "bias")):
-      np.testing.assert_array_equal(updates[path[0]][path[1]], 0.0)
+      np.testing.assert_allclose(updates[path[0]][path[1]], -0.1 * 0.3)
 
 
 def test_decay_mask_all_includes_biases_and_norms():

@@ -70,7 +70,7 @@ def decay_mask(rule: str):
 
 def add_l1_penalty(l1: float, mask) -> optax.GradientTransformation:
   """Adds l1·sign(w): the subgradient of an l1·‖w‖₁ loss term."""
-  penalty = optax.stateless(lambda grads, params: jax.tree.map(lambda p: l1 * jnp.sign(p), params))
+  penalty = optax.stateless(lambda grads, params: jax.tree.map(lambda g, p: g + l1 * jnp.sign(p), grads, params))
   return optax.masked(penalty, mask) if mask is not None else penalty
 
 
