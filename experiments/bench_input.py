@@ -26,6 +26,7 @@ from trends_jax.data import pipeline  # noqa: E402
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("batches", 40, "Batches timed per measurement, after 3 warm-up batches.")
 flags.DEFINE_list("workers", ["0", "1", "2"], "grain worker process counts to measure.")
+flags.DEFINE_integer("read_threads", -1, "Reader threads (-1: by core count, as the trainer).")
 flags.DEFINE_string("data_dir", None, "TFDS data directory.")
 flags.DEFINE_string("workdir", "runs/bench_input", "Where results.json and results.md go.")
 
@@ -48,7 +49,8 @@ def mock_jpegs(count: int = 256) -> list[dict]:
 
 def examples_per_sec(source, spec: str, batch_size: int, workers: int) -> float:
   iterator = iter(pipeline.train_loader(source, global_batch_size=batch_size, seed=0,
-                                        preprocess_spec=spec, num_workers=workers))
+                                        preprocess_spec=spec, num_workers=workers,
+                                        read_threads=FLAGS.read_threads))
   for _ in range(3):  # Worker start-up and first reads are not throughput.
     next(iterator)
   start = time.perf_counter()

@@ -134,3 +134,15 @@ def test_bad_regularization_and_schedule_fields():
     optim.create(_config(l2=0.1, decay_mask="biases"), 10)
   with pytest.raises(UserError, match="schedule 'constant' does not take decay_rate"):
     optim.create(_config(decay_rate=0.5), 10)
+
+
+def test_label_smoothing_and_loss_options():
+  from trends_jax import losses
+  batch = {"label": jnp.array([0])}
+  logits = jnp.array([[10.0, -10.0]])
+  plain = losses.create("softmax_xent")(logits, batch)["loss"]
+  smoothed = losses.create("softmax_xent", label_smoothing=0.2)(logits, batch)["loss"]
+  # Targets (0.9, 0.1): the loss gains 0.1 · 20 nats for the confident wrong class.
+  np.testing.assert_allclose(smoothed - plain, 0.1 * 20.0, rtol=1e-3)
+  with pytest.raises(UserError, match="loss 'mse' does not take label_smoothing"):
+    losses.create("mse", label_smoothing=0.1)

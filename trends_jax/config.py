@@ -18,7 +18,7 @@ DTYPES = ("float32", "bfloat16")
 RESUMABLE_CHANGES = frozenset({
     "num_train_steps", "num_epochs", "eval_every_steps", "log_every_steps",
     "checkpoint_every_steps", "keep_checkpoints", "parallel", "dataset.data_dir",
-    "dataset.num_workers", "eval_batch_size",
+    "dataset.num_workers", "dataset.read_threads", "eval_batch_size", "dataset.train_eval_split",
 })
 
 
@@ -38,7 +38,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.dtype = "float32"  # Compute dtype; parameters and optimizer state stay float32.
 
   c.model = ml_collections.ConfigDict({"name": ""})
-  c.loss = ml_collections.ConfigDict({"name": "softmax_xent"})
+  c.loss = ml_collections.ConfigDict({"name": "softmax_xent", "label_smoothing": 0.0})
   c.optimizer = ml_collections.ConfigDict({
       "name": "adam", "learning_rate": 1e-3, "schedule": "constant", "warmup_steps": 0,
       # Regularization (trends_jax/optim.py): 0 turns each off.
@@ -49,11 +49,13 @@ def base_config() -> ml_collections.ConfigDict:
   c.dataset.data_dir = ml_collections.config_dict.placeholder(str)  # None: TFDS default.
   c.dataset.train_split = "train"
   c.dataset.eval_split = "test"
+  c.dataset.train_eval_split = ""  # e.g. "train[:1000]": also evaluated, logged as split "train_eval".
   c.dataset.input_key = "image"
   c.dataset.label_key = "label"
   c.dataset.preprocess = "value_range(0, 1)"
   c.dataset.eval_preprocess = ""  # Empty: the same as preprocess.
   c.dataset.num_workers = 0  # grain worker processes; 0 reads in the training process.
+  c.dataset.read_threads = -1  # Reader threads per process; -1: by core count (pipeline.read_options).
   return c
 
 

@@ -5,11 +5,13 @@ Per-example values let one reduction serve training (mean over the batch) and ev
 """
 
 import functools
+import inspect
 
 import jax
 import jax.numpy as jnp
 import optax
 
+from trends_jax.errors import UserError
 from trends_jax.registry import Registry
 
 LOSSES = Registry("loss", "loss")
@@ -34,4 +36,10 @@ def mean_squared_error(outputs, batch):
 
 
 def create(name: str, **kwargs):
-  return functools.partial(LOSSES.get(name), **kwargs)
+  fn = LOSSES.get(name)
+  accepted = set(inspect.signature(fn).parameters) - {"outputs", "batch"}
+  unknown = sorted(set(kwargs) - accepted)
+  if unknown:
+    raise UserError(f"loss {name!r} does not take {', '.join(unknown)}; it takes: "
+                    f"{', '.join(sorted(accepted)) or 'no options'} (set config.loss to just the fields it takes)")
+  return functools.partial(fn, **kwargs)

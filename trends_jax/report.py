@@ -1,0 +1,35 @@
+"""Experiment outputs (DESIGN.md contract 4): results.json, and results.md with the same numbers as tables."""
+
+import json
+import math
+import os
+from typing import Any
+
+
+def _cell(value: Any) -> str:
+  if isinstance(value, float):
+    if math.isinf(value) or math.isnan(value):
+      return "—" if math.isinf(value) else "nan"
+    return f"{value:.4g}"
+  return str(value)
+
+
+def markdown_table(rows: list[dict], columns: list[str] | None = None) -> str:
+  columns = columns or list(rows[0])
+  lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+  lines += ["| " + " | ".join(_cell(r.get(c, "")) for c in columns) + " |" for r in rows]
+  return "\n".join(lines) + "\n"
+
+
+def write(workdir: str, title: str, results: dict, tables: dict[str, list[dict]], notes: str = "") -> None:
+  """results.json holds `results` plus every table; results.md shows the tables and notes."""
+  os.makedirs(workdir, exist_ok=True)
+  with open(os.path.join(workdir, "results.json"), "w") as f:
+    json.dump({**results, "tables": tables}, f, indent=2, default=float)
+  parts = [f"# {title}\n"]
+  if notes:
+    parts.append(notes.strip() + "\n")
+  for name, rows in tables.items():
+    parts.append(f"## {name}\n\n" + markdown_table(rows))
+  with open(os.path.join(workdir, "results.md"), "w") as f:
+    f.write("\n".join(parts))
