@@ -139,6 +139,11 @@ def test_divergence_stops_with_its_own_state(tiny_config, tmp_path):
   status = train.train_and_evaluate(config, str(tmp_path))
   assert status["state"] == "diverged"
   assert status["step"] < 12
+  # Nothing non-finite was logged as progress or kept as a checkpoint.
+  assert all(np.isfinite(r["loss"]) for r in _records(str(tmp_path)))
+  checkpoints = os.listdir(os.path.join(str(tmp_path), "checkpoints"))
+  for step in checkpoints:
+    assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves(_final_params(str(tmp_path), int(step))))
 
 
 @pytest.mark.parametrize("override, message", [

@@ -136,19 +136,25 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
           progress.started(step)
           progress.say(f"First step (compile included) took {last_log_time - loop_start:.1f}s")
 
-        if step % config.log_every_steps == 0 or step == num_steps:
-          logged = {k: float(np.mean([m[k] for m in strategy.fetch(pending)])) for k in pending[0]}
+        log_due = step % config.log_every_steps == 0 or step == num_steps
+        checkpoint_due = step % config.checkpoint_every_steps == 0 or step == num_steps
+        if log_due or checkpoint_due:  # The only places the host waits for the devices.
+          fetched = strategy.fetch(pending)
+          bad = next((m for m in fetched if not (math.isfinite(m["loss"]) and math.isfinite(m["grad_norm"]))), None)
+          if bad is not None:  # Never log it as progress, never checkpoint it.
+            final_state = "diverged"
+            progress.say(f"Loss {float(bad['loss'])}, gradient norm {float(bad['grad_norm'])} by step {step}; "
+                         f"stopped. The last good checkpoint is step {checkpointer.latest_step()}; "
+                         "lower the learning rate or clip gradients (optimizer.grad_clip_norm).")
+            break
+        if log_due:
+          logged = {k: float(np.mean([m[k] for m in fetched])) for k in fetched[0]}
           now = time.perf_counter()
           if step > last_log_step:
             logged["examples_per_sec"] = config.batch_size * (step - last_log_step) / (now - last_log_time)
           last_log_time, last_log_step, pending = now, step, []
           writer.write(step, "train", logged)
           progress.report(step, "train", logged)
-          if not math.isfinite(logged["loss"]):
-            final_state = "diverged"
-            progress.say(f"Loss is {logged['loss']} at step {step}; stopped. The last good checkpoint "
-                         f"is step {checkpointer.latest_step()}; lower the learning rate.")
-            break
 
         side_work_start = time.perf_counter()
         if step % config.eval_every_steps == 0 or step == num_steps:
@@ -157,7 +163,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
             writer.write(step, split, eval_metrics)
             progress.report(step, split, eval_metrics)
 
-        if step % config.checkpoint_every_steps == 0 or step == num_steps:
+        if checkpoint_due:
           save(step)
         # Training throughput excludes evaluation and checkpointing.
         last_log_time += time.perf_counter() - side_work_start
