@@ -4,6 +4,7 @@ import json
 import os
 
 import jax
+import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
@@ -170,3 +171,11 @@ def test_bad_config_fails_before_writing_anything(tiny_config, tmp_path, overrid
 def test_epochs_become_steps(tiny_config):
   assert config_lib.num_train_steps(tiny_config(num_train_steps=0, num_epochs=1.0), 1437) == 45
   assert config_lib.num_train_steps(tiny_config(num_train_steps=7, num_epochs=1.0), 1437) == 7
+
+
+def test_input_too_small_for_the_model_fails_before_writing(tiny_config, tmp_path):
+  config = tiny_config()
+  config.model = ml_collections.ConfigDict({"name": "vgg11", "classifier_width": 8})
+  with pytest.raises(UserError, match="VGG-11 needs images of at least 32×32 pixels, got 8×8"):
+    train.train_and_evaluate(config, str(tmp_path / "run"))
+  assert not (tmp_path / "run").exists()

@@ -76,6 +76,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
   tx, learning_rate_fn = optim.create(config.optimizer, num_steps)
   make_state = functools.partial(steps.create_train_state, model, tx,
                                  jax.random.PRNGKey(config.seed), jnp.asarray(example["inputs"]))
+  jax.eval_shape(make_state)  # Model errors (an input too small for it…) before anything is written.
 
   # --- State: from the latest checkpoint, or new ---
   checkpointer = Checkpointer(run.checkpoint_dir, config.get("keep_checkpoints", 3))
