@@ -82,7 +82,7 @@ def main(argv):
                  "gap": final["train_eval"]["accuracy"] - final["eval"]["accuracy"],
                  "test_loss": final["eval"]["loss"], "steps": status["step"]})
 
-  fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+  fig, axes = plt.subplots(1, 2, figsize=(11, 4))
   for ax, split, title in ((axes[0], "train_eval", "1,000 training digits"), (axes[1], "eval", "1,000 test digits")):
     for variant, records in curves.items():
       points = [(r["step"], r["accuracy"]) for r in records if r["split"] == split]

@@ -1,0 +1,48 @@
+r"""Fashion-MNIST (60,000 train / 10,000 test, 28×28 grey, 10 classes) with the lecture's CNNs.
+
+    python experiments/train.py --config=configs/fashion_mnist.py:cnn --workdir=runs/fmnist_cnn
+    python experiments/train.py --config=configs/fashion_mnist.py:resnet18 --workdir=runs/fmnist_resnet18
+    python experiments/train.py --config=configs/fashion_mnist.py:vgg11_bn --workdir=runs/fmnist_vgg11_bn
+
+Offline data: Debian's `dataset-fashion-mnist`, written under TFDS's own name on first use.
+Models: `cnn` (LeNet-style 32-64-128), `resnet18` with the CIFAR stem (3×3, no max-pool) on
+28×28×1, `vgg11_bn` on images resized to 32×32 with a 512-wide classifier (the CIFAR-style VGG).
+The full recipes (`num_epochs`) are sized for an accelerator; `:<model>,cpu` is a budget version
+that fits a 2-core CPU. Measured results are in the README's results table.
+"""
+
+from trends_jax.config import base_config
+
+MODELS = {
+    # name: (model fields, preprocess, optimizer fields, epochs, CPU budget: (steps, batch))
+    "cnn": ({"name": "cnn", "features": (32, 64), "hidden": 128, "dropout_rate": 0.25},
+            "value_range(0, 1)", {"name": "adam", "learning_rate": 2e-3}, 15, (1400, 128)),
+    "resnet18": ({"name": "resnet18", "cifar_stem": True},
+                 "value_range(0, 1)|standardize((0.286,), (0.353,))",
+                 {"name": "nesterov", "learning_rate": 0.1, "l2": 5e-4}, 30, (250, 64)),
+    "vgg11_bn": ({"name": "vgg11_bn", "classifier_width": 512},
+                 "resize(32)|value_range(0, 1)|standardize((0.286,), (0.353,))",
+                 {"name": "nesterov", "learning_rate": 0.02, "l2": 5e-4}, 30, (250, 64)),
+}
+
+
+def get_config(arg="cnn"):
+  model, _, budget = (arg or "cnn").partition(",")
+  if model not in MODELS or budget not in ("", "cpu"):
+    raise ValueError(f"configs/fashion_mnist.py takes one of {', '.join(MODELS)}, optionally with ',cpu'; got {arg!r}")
+  model_fields, preprocess, optimizer_fields, epochs, (cpu_steps, cpu_batch) = MODELS[model]
+  c = base_config()
+  c.batch_size = cpu_batch if budget == "cpu" else 128
+  c.num_epochs = float(epochs)
+  c.num_train_steps = cpu_steps if budget == "cpu" else 0
+  c.eval_every_steps = cpu_steps if budget == "cpu" else 2000
+  c.log_every_steps = 25
+  c.checkpoint_every_steps = 50 if budget == "cpu" else 2000
+  c.eval_batch_size = 500
+  c.model.update(model_fields)
+  c.optimizer.update(optimizer_fields)
+  c.optimizer.schedule = "cosine"
+  c.optimizer.warmup_steps = 30 if budget == "cpu" else 500
+  c.dataset.name = "fashion_mnist"
+  c.dataset.preprocess = preprocess
+  return c

@@ -1,0 +1,36 @@
+r"""Imagenette (10 easy ImageNet classes, 9,469 train / 3,925 validation) at 160 pixels.
+
+    python experiments/train.py --config=configs/imagenette.py:resnet18 --workdir=runs/imagenette
+
+A small ImageNet-style task for one GPU: TFDS `imagenette/160px-v2` (needs a network once and
+`pip install 'trends_jax[prepare]'`). Inception crop 128 + flip, 146→128 centre-crop evaluation,
+SGD Nesterov, cosine, 40 epochs, bfloat16. Expected: about 90% top-1 for ResNet-18/50 trained from
+scratch (fast.ai's Imagenette leaderboard reports 90–93% at 128px). Not yet run by trends_jax.
+"""
+
+from trends_jax.config import base_config
+
+MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+NORMALIZE = f"value_range(0, 1)|standardize({MEAN}, {STD})"
+MODELS = ("resnet18", "resnet50", "se_resnet50", "vgg11_bn", "googlenet")
+
+
+def get_config(arg="resnet18"):
+  model = arg or "resnet18"
+  if model not in MODELS:
+    raise ValueError(f"configs/imagenette.py takes one of {', '.join(MODELS)}, got {arg!r}")
+  c = base_config()
+  c.batch_size = 128
+  c.num_epochs = 40.0
+  c.eval_every_steps = 500
+  c.log_every_steps = 50
+  c.checkpoint_every_steps = 1000
+  c.dtype = "bfloat16"
+  c.model.name = model
+  c.optimizer.update({"name": "nesterov", "momentum": 0.9, "learning_rate": 0.1, "l2": 5e-5,
+                      "schedule": "cosine", "warmup_steps": 300})
+  c.dataset.name = "imagenette/160px-v2"
+  c.dataset.eval_split = "validation"
+  c.dataset.preprocess = f"inception_crop(128, area_min=0.35)|flip_lr|{NORMALIZE}"
+  c.dataset.eval_preprocess = f"resize_small(146)|central_crop(128)|{NORMALIZE}"
+  return c

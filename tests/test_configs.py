@@ -1,0 +1,62 @@
+"""Every config file and argument: loads, passes the trainer's checks, and its model accepts the
+examples its own preprocessing makes (stock datasets through tfds.testing.mock_data)."""
+
+import contextlib
+import importlib.util
+import os
+
+import jax
+import jax.numpy as jnp
+import pytest
+import tensorflow_datasets as tfds
+
+from tests.conftest import REPO
+from trends_jax import config as config_lib
+from trends_jax import data, models
+from trends_jax.data import pipeline
+
+CONFIGS = {
+    "default": [None, "quick"],
+    "fashion_mnist": ["cnn", "resnet18", "vgg11_bn", "cnn,cpu", "resnet18,cpu", "vgg11_bn,cpu"],
+    "cifar10": ["resnet18", "vgg11_bn"],
+    "imagenette": ["resnet18", "resnet50", "se_resnet50", "vgg11_bn", "googlenet"],
+    "imagenet2012": ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "se_resnet50",
+                     "vgg16", "alexnet", "googlenet"],
+}
+
+
+def _load(name):
+  spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, "configs", f"{name}.py"))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def test_every_config_file_is_covered():
+  assert {f[:-3] for f in os.listdir(os.path.join(REPO, "configs")) if f.endswith(".py")} == set(CONFIGS)
+
+
+@pytest.mark.parametrize("name, arg", [(n, a) for n, args in CONFIGS.items() for a in args])
+def test_config_builds_its_model_on_its_own_inputs(name, arg, data_dir):
+  config = _load(name).get_config(arg)
+  config_lib.validate(config, num_devices=8)
+  assert config.dataset.name
+  ds = config.dataset
+  offline = ds.name.partition("/")[0] in data.OFFLINE
+  with tfds.testing.mock_data(num_examples=4) if not offline else contextlib.nullcontext():
+    source = (data.data_source(ds.name, ds.train_split, data_dir) if offline else
+              tfds.data_source(ds.name, split=ds.train_split, builder_kwargs={"file_format": "array_record"}))
+    example = pipeline.example_batch(source, preprocess_spec=ds.preprocess, input_key=ds.input_key,
+                                     label_key=ds.label_key)
+    pipeline.example_batch(source, preprocess_spec=ds.eval_preprocess or ds.preprocess,
+                           input_key=ds.input_key, label_key=ds.label_key)
+  fields = {k: v for k, v in config.model.items() if k != "name"}
+  model = models.create(config.model.name, num_classes=10, dtype=jnp.dtype(config.dtype), **fields)
+  logits = jax.eval_shape(lambda: model.init_with_output(jax.random.PRNGKey(0), jnp.asarray(example["inputs"]))[0])
+  assert logits.shape == (1, 10)
+
+
+def test_bad_config_argument_is_refused():
+  with pytest.raises(ValueError, match="takes one of cnn, resnet18, vgg11_bn"):
+    _load("fashion_mnist").get_config("resnet9")
+
