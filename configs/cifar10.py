@@ -14,7 +14,7 @@ from trends_jax.config import base_config
 
 MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 MODELS = {"resnet18": {"name": "resnet18", "cifar_stem": True},
-          "vgg11_bn": {"name": "vgg11_bn", "classifier_width": 512}}
+          "vgg11_bn": {"name": "vgg11_bn", "classifier_width": 512, "pooled_size": 1}}
 
 
 def get_config(arg="resnet18"):

@@ -20,7 +20,7 @@ MODELS = {
     "resnet18": ({"name": "resnet18", "cifar_stem": True},
                  "value_range(0, 1)|standardize((0.286,), (0.353,))",
                  {"name": "nesterov", "learning_rate": 0.1, "l2": 5e-4}, 30, (250, 64)),
-    "vgg11_bn": ({"name": "vgg11_bn", "classifier_width": 512},
+    "vgg11_bn": ({"name": "vgg11_bn", "classifier_width": 512, "pooled_size": 1},
                  "resize(32)|value_range(0, 1)|standardize((0.286,), (0.353,))",
                  {"name": "nesterov", "learning_rate": 0.02, "l2": 5e-4}, 30, (250, 64)),
 }

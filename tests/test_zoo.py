@@ -348,3 +348,10 @@ def test_summary_reports_bad_input_in_one_line():
   assert result.returncode == 2
   assert result.stderr.strip() == ("error: VGG-16 needs images of at least 32×32 pixels, got 16×16: "
                                    "resize the inputs or pick a model that downsamples less")
+
+
+def test_cifar_style_vgg_pools_to_one_by_one():
+  """pooled_size=1 feeds the classifier each feature once (7×7 would copy a 1×1 map 49 times)."""
+  model = models.create("vgg11_bn", num_classes=10, classifier_width=512, pooled_size=1)
+  variables = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), jnp.zeros((1, 32, 32, 1))))
+  assert variables["params"]["fc1"]["kernel"].shape == (512, 512)

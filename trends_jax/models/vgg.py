@@ -29,12 +29,18 @@ MIN_INPUT_SIZE = 32
 
 
 class VGG(nn.Module):
-  """`classifier_width` (4096 in the reference) only exists to make small test models."""
+  """`classifier_width` (4096 in the reference) and `pooled_size` (7) exist for small inputs.
+
+  On 32×32 images the adaptive pool copies the 1×1 map 49 times, so the first dense layer sees
+  each feature 49 times and its effective learning rate is 49× too: a CIFAR-style VGG uses
+  `pooled_size=1` and a 512-wide classifier instead.
+  """
   depth: int = 16
   batch_norm: bool = False
   num_classes: int = 1000
   classifier_width: int = 4096
   dropout_rate: float = 0.5
+  pooled_size: int = 7
   dtype: Any = jnp.float32
   norm_axis_name: str | None = None
 
@@ -56,7 +62,7 @@ class VGG(nn.Module):
                          axis_name=self.norm_axis_name, dtype=self.dtype, name=f"bn{convs}")(x)
       x = nn.relu(x)
       convs += 1
-    x = flatten_channels_first(adaptive_avg_pool(x, (7, 7)))
+    x = flatten_channels_first(adaptive_avg_pool(x, (self.pooled_size, self.pooled_size)))
     for name in ("fc1", "fc2"):
       x = nn.relu(nn.Dense(self.classifier_width, dtype=self.dtype, name=name)(x))
       x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
