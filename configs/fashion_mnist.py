@@ -8,7 +8,13 @@ Offline data: Debian's `dataset-fashion-mnist`, written under TFDS's own name on
 Models: `cnn` (LeNet-style 32-64-128), `resnet18` with the CIFAR stem (3×3, no max-pool) on
 28×28×1, `vgg11_bn` on images resized to 32×32 with a 512-wide classifier (the CIFAR-style VGG).
 The full recipes (`num_epochs`) are sized for an accelerator; `:<model>,cpu` is a budget version
-that fits a 2-core CPU. Measured results are in the README's results table.
+that fits a 2-core CPU.
+
+Measured with `:<model>,cpu` on a 2-core AMD EPYC CPU, 2026-11-29 (test accuracy on 10,000 images):
+  cnn       1,400 steps of 128 (3 epochs)     91.35%   298 s
+  resnet18    250 steps of 64 (0.27 epoch)    76.71%   562 s
+  vgg11_bn    250 steps of 64 (0.27 epoch)    85.12%   863 s
+The full recipes have not been run yet.
 """
 
 from trends_jax.config import base_config
