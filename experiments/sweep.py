@@ -1,0 +1,69 @@
+r"""Runs a hyperparameter sweep: every trial a normal run under DIR/trials/<trial_id>/.
+
+    python experiments/sweep.py --config=configs/default.py --workdir=runs/sweep [--parallel=2]
+    python experiments/sweep.py --config=configs/default.py:quick --workdir=runs/sweep \
+        --sweep="optimizer.name=sgd,adam;optimizer.learning_rate=0.1,0.01"
+
+The trials come from --sweep (the product of the listed values) or from the config file's
+get_sweep(hyper) (see trends_jax/sweep.py). Running the same command again skips finished
+trials and resumes unfinished ones. Writes DIR/results.csv and DIR/results.md.
+"""
+
+import importlib.util
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from absl import flags  # noqa: E402
+
+from experiments import launch  # noqa: E402
+from trends_jax import sweep  # noqa: E402
+from trends_jax.errors import UserError  # noqa: E402
+
+FLAGS = flags.FLAGS
+launch.define_config_flag()
+flags.DEFINE_string("workdir", None, "Directory of the sweep.")
+flags.DEFINE_string("sweep", None, "Trials as 'field=v1,v2;field=v1,v2' (their product); "
+                    "default: the config file's get_sweep(hyper).")
+flags.DEFINE_integer("parallel", 1, "Trials run at the same time.")
+flags.DEFINE_enum("backend", "local", ["local"], "Where trials run.")
+flags.mark_flag_as_required("workdir")
+
+
+def config_argument(argv) -> str:
+  return next(a.split("=", 1)[1] for a in argv if a.startswith("--config="))
+
+
+def trials_from_config_file(config_arg: str) -> list[dict]:
+  path = config_arg.split(":")[0]
+  spec = importlib.util.spec_from_file_location("sweep_config", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  if not hasattr(module, "get_sweep"):
+    raise UserError(f"{path} has no get_sweep(hyper); pass the trials with --sweep='field=v1,v2'")
+  return module.get_sweep(sweep)
+
+
+def main(argv):
+  del argv
+  config_arg = config_argument(sys.argv)
+
+  def plan():
+    trials = sweep.parse_command_line(FLAGS.sweep) if FLAGS.sweep else trials_from_config_file(config_arg)
+    sweep.check(trials, FLAGS.config)
+    limit = os.cpu_count() or 1
+    if not 1 <= FLAGS.parallel <= limit:
+      raise UserError(f"--parallel={FLAGS.parallel}, but this machine runs at most {limit} trials at once "
+                      f"(one per CPU core); use --parallel between 1 and {limit}")
+    return trials
+
+  trials = launch.run_user_code(plan)
+  print(f"{len(trials)} trials in {os.path.join(FLAGS.workdir, 'trials')}", flush=True)
+  rows = sweep.run_local(trials, config_arg, FLAGS.workdir, FLAGS.parallel)
+  sweep.write_results(rows, FLAGS.workdir)
+  print(open(os.path.join(FLAGS.workdir, "results.md")).read())
+
+
+if __name__ == "__main__":
+  launch.run(main)

@@ -1,0 +1,86 @@
+"""Sweeps: the pieces, the checks, and the local backend (resume, failures, results.csv)."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+from trends_jax import sweep
+from trends_jax.config import base_config
+from trends_jax.errors import UserError
+
+
+def test_pieces_expand_to_trials():
+  grid = sweep.product([sweep.sweep("optimizer.name", ["sgd", "adam"]),
+                        sweep.sweep("optimizer.learning_rate", [0.1, 0.01, 0.001])])
+  assert len(grid) == 6 and grid[1] == {"optimizer.name": "sgd", "optimizer.learning_rate": 0.01}
+  zipped = sweep.zip([sweep.sweep("a", [1, 2]), sweep.sweep("b", [3, 4])])
+  assert zipped == [{"a": 1, "b": 3}, {"a": 2, "b": 4}]
+  with pytest.raises(UserError, match="equal length"):
+    sweep.zip([sweep.sweep("a", [1, 2]), sweep.sweep("b", [3])])
+  draws = sweep.loguniform("lr", 1e-4, 1e-1, 50, seed=3)
+  assert draws == sweep.loguniform("lr", 1e-4, 1e-1, 50, seed=3) != sweep.loguniform("lr", 1e-4, 1e-1, 50, seed=4)
+  assert all(1e-4 <= d["lr"] <= 1e-1 for d in draws)
+  assert all(0 <= d["x"] <= 1 for d in sweep.uniform("x", 0, 1, 20))
+  assert {d["c"] for d in sweep.choice("c", ["a", "b"], 40)} == {"a", "b"}
+  grid = sweep.logspace("lr", 1e-3, 1e-1, 3)
+  assert [round(d["lr"], 6) for d in grid] == [0.001, 0.01, 0.1]
+
+
+def test_command_line_sweep_and_stable_ids():
+  trials = sweep.parse_command_line("optimizer.name=sgd,adam;optimizer.learning_rate=0.1,1e-3;model.batch_norm=true")
+  assert len(trials) == 4 and trials[0]["optimizer.learning_rate"] == 0.1 and trials[0]["model.batch_norm"] is True
+  a = sweep.trial_id({"x": 1, "y": "adam"})
+  assert a == sweep.trial_id({"y": "adam", "x": 1}) and a != sweep.trial_id({"x": 2, "y": "adam"})
+
+
+def test_checks_before_any_trial():
+  config = base_config()
+  with pytest.raises(UserError, match="swept field 'optimizer.lr' is not in the config"):
+    sweep.check(sweep.sweep("optimizer.lr", [0.1]), config)
+  with pytest.raises(UserError, match="the sweep is empty"):
+    sweep.check([], config)
+  with pytest.raises(UserError, match="1 duplicate trial"):
+    sweep.check(sweep.sweep("optimizer.learning_rate", [0.1, 0.1]), config)
+  sweep.check(sweep.sweep("optimizer.learning_rate", [0.1, 0.2]), config)
+
+
+def _sweep(workdir, data_dir, spec, *extra):
+  return subprocess.run(
+      [sys.executable, "experiments/sweep.py", "--config=configs/default.py:quick", f"--workdir={workdir}",
+       f"--sweep={spec};dataset.data_dir={data_dir}", "--parallel=2", *extra],
+      cwd=REPO, capture_output=True, text=True, timeout=600,
+      env={**os.environ, "XLA_FLAGS": ""})
+
+
+def test_local_sweep_records_failures_and_resumes(tmp_path, data_dir):
+  # learning_rate=-1 is refused by the trainer: that trial fails, the others finish.
+  result = _sweep(tmp_path, data_dir, "optimizer.learning_rate=0.01,-1.0;num_train_steps=10")
+  assert result.returncode == 0, result.stderr[-2000:]
+  with open(tmp_path / "results.csv") as f:
+    rows = {json.loads(r["overrides"])["optimizer.learning_rate"]: r for r in csv.DictReader(f)}
+  assert rows[0.01]["status"] == "done" and float(rows[0.01]["final_eval_accuracy"]) > 0
+  assert rows[0.01]["steps"] == "10" and float(rows[0.01]["wall_seconds"]) > 0
+  assert rows[-1.0]["status"] == "failed" and "learning_rate must be > 0" in rows[-1.0]["error"]
+  assert "1 failed" in result.stdout
+
+  done_dir = tmp_path / "trials" / rows[0.01]["id"]
+  before = (done_dir / "metrics.jsonl").read_text()
+  # Again, with one more trial: the finished one is skipped, the new one runs.
+  result = _sweep(tmp_path, data_dir, "optimizer.learning_rate=0.01,-1.0,0.003;num_train_steps=10")
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert (done_dir / "metrics.jsonl").read_text() == before
+  with open(tmp_path / "results.csv") as f:
+    assert sorted(r["status"] for r in csv.DictReader(f)) == ["done", "done", "failed"]
+
+
+def test_bad_sweep_is_one_line(tmp_path, data_dir):
+  result = _sweep(tmp_path, data_dir, "optimizer.lr=0.1")
+  assert result.returncode == 2 and "swept field 'optimizer.lr' is not in the config" in result.stderr
+  result = _sweep(tmp_path, data_dir, "optimizer.learning_rate=0.1", "--parallel=999")
+  assert result.returncode == 2 and "--parallel=999" in result.stderr
+  assert not (tmp_path / "trials").exists()
