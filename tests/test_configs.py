@@ -17,6 +17,7 @@ from trends_jax.data import pipeline
 
 CONFIGS = {
     "default": [None, "quick"],
+    "optimizer_sweep": [None, "quick"],
     "fashion_mnist": ["cnn", "resnet18", "vgg11_bn", "cnn,cpu", "resnet18,cpu", "vgg11_bn,cpu"],
     "cifar10": ["resnet18", "vgg11_bn"],
     "imagenette": ["resnet18", "resnet50", "se_resnet50", "vgg11_bn", "googlenet"],

@@ -84,3 +84,57 @@ def test_bad_sweep_is_one_line(tmp_path, data_dir):
   result = _sweep(tmp_path, data_dir, "optimizer.learning_rate=0.1", "--parallel=999")
   assert result.returncode == 2 and "--parallel=999" in result.stderr
   assert not (tmp_path / "trials").exists()
+
+
+def test_ray_backend_on_a_local_ray(tmp_path, data_dir):
+  pytest.importorskip("ray")
+  result = _sweep(tmp_path, data_dir, "optimizer.learning_rate=0.01,0.003;num_train_steps=10",
+                  "--backend=ray")
+  assert result.returncode == 0, result.stderr[-3000:]
+  with open(tmp_path / "results.csv") as f:
+    rows = list(csv.DictReader(f))
+  assert [r["status"] for r in rows] == ["done", "done"]
+  assert all(float(r["final_eval_accuracy"]) > 0.1 and r["steps"] == "10" for r in rows)
+  assert all((tmp_path / "trials" / r["id"] / "checkpoints").is_dir() for r in rows)
+
+
+def test_ray_backend_stops_lagging_trials_with_asha(tmp_path, data_dir):
+  pytest.importorskip("ray")
+  result = _sweep(tmp_path, data_dir, "optimizer.learning_rate=0.1,0.03,0.001;optimizer.name=sgd;"
+                  "eval_every_steps=5;num_train_steps=30", "--backend=ray", "--asha")
+  assert result.returncode == 0, result.stderr[-3000:]
+  with open(tmp_path / "results.csv") as f:
+    rows = list(csv.DictReader(f))
+  statuses = sorted(r["status"] for r in rows)
+  assert "done" in statuses and "preempted" in statuses, rows
+  assert all(r["error"] == "stopped early by ASHA" for r in rows if r["status"] == "preempted")
+
+
+def test_shipped_sweep_expands_over_every_optimizer():
+  import importlib.util
+  spec = importlib.util.spec_from_file_location("optimizer_sweep", os.path.join(REPO, "configs", "optimizer_sweep.py"))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  trials = module.get_sweep(sweep)
+  sweep.check(trials, module.get_config())
+  assert len(trials) == 35
+  assert {t["optimizer.name"] for t in trials} == {"sgd", "momentum", "nesterov", "adagrad", "adadelta",
+                                                    "rmsprop", "adam"}
+
+
+def test_report_draws_the_metric_against_the_learning_rate(tmp_path):
+  rows = [{"id": str(i), "overrides": json.dumps({"optimizer.name": name, "optimizer.learning_rate": lr}),
+           "status": "done", "best_eval_accuracy": acc}
+          for i, (name, lr, acc) in enumerate([("sgd", 0.1, 0.8), ("sgd", 0.01, 0.5), ("adam", 0.1, 0.3),
+                                               ("adam", 0.001, 0.9)])]
+  with open(tmp_path / "results.csv", "w", newline="") as f:
+    writer = csv.DictWriter(f, fieldnames=sweep.COLUMNS)
+    writer.writeheader()
+    writer.writerows([{c: r.get(c, "") for c in sweep.COLUMNS} for r in rows])
+  result = subprocess.run([sys.executable, "experiments/sweep.py", f"--workdir={tmp_path}", "--report"],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert os.path.getsize(tmp_path / "results.png") > 10_000
+  result = subprocess.run([sys.executable, "experiments/sweep.py", f"--workdir={tmp_path / 'none'}", "--report"],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert result.returncode == 2 and "results.csv does not exist" in result.stderr

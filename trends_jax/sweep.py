@@ -19,6 +19,7 @@ import hashlib
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -137,8 +138,6 @@ def run_local(trials: list[Trial], config_arg: str, workdir: str, parallel: int 
   A trial that fails or diverges is recorded and the others go on; finished trials are skipped
   (the launcher itself returns at once on a finished workdir) and unfinished ones resume.
   """
-  train_script = train_script or os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                               "experiments", "train.py")
   pending = list(trials)
   running: dict[str, tuple[subprocess.Popen, Trial, float, Any]] = {}
   done: dict[str, int] = {}  # trial id → exit code (0 for trials found finished).
@@ -151,12 +150,7 @@ def run_local(trials: list[Trial], config_arg: str, workdir: str, parallel: int 
       if (_status(trial_dir) or {}).get("state") == "done":
         done[tid] = 0
         continue
-      os.makedirs(trial_dir, exist_ok=True)
-      log_file = open(os.path.join(trial_dir, "log.txt"), "a")
-      process = subprocess.Popen(
-          [sys.executable, train_script, f"--config={config_arg}", f"--workdir={trial_dir}",
-           *override_flags(overrides)],
-          stdout=log_file, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+      process, log_file = start_trial(overrides, config_arg, trial_dir, train_script, env)
       running[tid] = (process, overrides, time.time(), log_file)
     time.sleep(0.2)
     for tid, (process, overrides, started, log_file) in list(running.items()):
@@ -177,6 +171,112 @@ def run_local(trials: list[Trial], config_arg: str, workdir: str, parallel: int 
           + (f"; best eval accuracy {best['best_eval_accuracy']:.4f} ({best['id']})" if best else "")
           + f" [{time.time() - start:.0f}s]")
   return collect(trials, workdir)
+
+
+# --- Ray backend --------------------------------------------------------------------------------
+
+def _eval_records(trial_dir: str, skip: int) -> list[dict]:
+  path = os.path.join(trial_dir, "metrics.jsonl")
+  if not os.path.exists(path):
+    return []
+  with open(path) as f:
+    records = [json.loads(line) for line in f if line.strip()]
+  return [r for r in records if r["split"] == "eval"][skip:]
+
+
+def _ray_trainable(params: dict) -> None:
+  """One trial inside a Ray actor: the same train.py process, its eval lines reported to Tune."""
+  from ray import tune
+  overrides = params["overrides"]
+  trial_dir = os.path.join(params["workdir"], "trials", trial_id(overrides))
+  if (_status(trial_dir) or {}).get("state") == "done":
+    return
+  process, log_file = start_trial(overrides, params["config_arg"], trial_dir)
+  reported = 0
+  try:
+    while True:
+      finished = process.poll() is not None
+      for record in _eval_records(trial_dir, reported):
+        reported += 1
+        tune.report({f"eval_{k}": v for k, v in record.items() if k not in ("split",)})
+      if finished:
+        break
+      time.sleep(0.5)
+  finally:
+    if process.poll() is None:  # Stopped early: let it checkpoint, if Ray gives it the time.
+      process.terminate()
+      process.wait()
+    log_file.close()
+  if process.returncode == 2:
+    _write_failure(trial_dir, _last_line(os.path.join(trial_dir, "log.txt")))
+
+
+def run_ray(trials: list[Trial], config_arg: str, workdir: str, parallel: int = 1,
+            address: str | None = None, asha: bool = False, metric: str = "eval_accuracy",
+            mode: str = "max") -> list[dict]:
+  """The same trials through Ray Tune, on a local Ray or the cluster at `address`.
+
+  On a cluster, `workdir` must be on a filesystem every node sees. With `asha`, Tune's ASHA
+  scheduler stops trials whose `metric` lags at each evaluation: they end "preempted", with
+  "stopped early by ASHA" as their error, and resume from their last checkpoint if run again.
+  """
+  try:
+    import ray
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+  except ImportError:
+    raise UserError("the Ray backend needs Ray Tune; run: pip install 'trends_jax[ray]'") from None
+  workdir = os.path.abspath(workdir)
+  ray.init(address=address, include_dashboard=False, ignore_reinit_error=True,
+           log_to_driver=False, **({} if address else {"num_cpus": parallel}))
+  path, sep, arg = config_arg.partition(":")
+  param_space = {"overrides": tune.grid_search(trials), "config_arg": os.path.abspath(path) + sep + arg,
+                 "workdir": workdir}
+  tuner = tune.Tuner(
+      tune.with_resources(_ray_trainable, {"cpu": 1}),
+      param_space=param_space,
+      tune_config=tune.TuneConfig(
+          max_concurrent_trials=parallel,
+          scheduler=ASHAScheduler(metric=metric, mode=mode, grace_period=1, reduction_factor=2) if asha else None),
+      run_config=tune.RunConfig(name="tune", storage_path=os.path.join(workdir, "ray"), verbose=0))
+  tuner.fit()
+  # Ray ends a stopped trial's worker and its children at once, so the trial cannot say why.
+  for overrides in trials:
+    trial_dir = os.path.join(workdir, "trials", trial_id(overrides))
+    status = _status(trial_dir) or {}
+    if status.get("state") == "running":
+      evals = _eval_records(trial_dir, 0)
+      reason = "stopped early by ASHA" if asha else "the trial's process ended without a status"
+      with open(os.path.join(trial_dir, "status.json"), "w") as f:
+        json.dump({**status, "state": "preempted", "step": evals[-1]["step"] if evals else 0,
+                   "error": reason}, f)
+  return collect(trials, workdir)
+
+
+def _die_with_parent() -> None:
+  """Linux: the trial gets SIGTERM (and checkpoints) if the process that started it dies."""
+  try:
+    import ctypes
+    ctypes.CDLL("libc.so.6").prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+  except OSError:
+    pass
+
+
+def start_trial(overrides: Trial, config_arg: str, trial_dir: str, train_script: str | None = None,
+                env: dict | None = None):
+  """Starts experiments/train.py for one trial; output goes to <trial_dir>/log.txt."""
+  train_script = train_script or os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                              "experiments", "train.py")
+  os.makedirs(trial_dir, exist_ok=True)
+  log_file = open(os.path.join(trial_dir, "log.txt"), "a")
+  process = subprocess.Popen(
+      [sys.executable, train_script, f"--config={config_arg}", f"--workdir={trial_dir}",
+       *override_flags(overrides)],
+      stdout=log_file, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
+      # Its own session, so that a Ray worker killed with its process group does not take the
+      # trial down mid-write; the parent-death signal then lets it checkpoint and stop.
+      start_new_session=True, preexec_fn=_die_with_parent)
+  return process, log_file
 
 
 def _status(trial_dir: str) -> dict | None:
