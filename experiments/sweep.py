@@ -76,6 +76,8 @@ def main(argv):
     trials = sweep.parse_command_line(FLAGS.sweep) if FLAGS.sweep else trials_from_config_file(config_arg)
     sweep.check(trials, FLAGS.config)
     limit = os.cpu_count() or 1
+    if FLAGS.backend == "local":
+      sweep.device_slots(FLAGS.parallel, sweep.visible_gpus())  # One clear line if GPUs are too few.
     if FLAGS.backend == "local" and not 1 <= FLAGS.parallel <= limit:
       raise UserError(f"--parallel={FLAGS.parallel}, but this machine runs at most {limit} trials at once "
                       f"(one per CPU core); use --parallel between 1 and {limit}")

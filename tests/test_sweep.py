@@ -138,3 +138,13 @@ def test_report_draws_the_metric_against_the_learning_rate(tmp_path):
   result = subprocess.run([sys.executable, "experiments/sweep.py", f"--workdir={tmp_path / 'none'}", "--report"],
                           cwd=REPO, capture_output=True, text=True, timeout=300)
   assert result.returncode == 2 and "results.csv does not exist" in result.stderr
+
+
+def test_each_worker_slot_gets_its_own_gpus(monkeypatch):
+  assert sweep.device_slots(2, []) == [{}, {}]
+  assert sweep.device_slots(2, ["0", "1", "2", "3"]) == [{"CUDA_VISIBLE_DEVICES": "0,1"},
+                                                       {"CUDA_VISIBLE_DEVICES": "2,3"}]
+  with pytest.raises(UserError, match="--parallel=3, but there are 2 GPUs"):
+    sweep.device_slots(3, ["0", "1"])
+  monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,5")
+  assert sweep.visible_gpus() == ["4", "5"]

@@ -131,15 +131,39 @@ def override_flags(overrides: Trial) -> list[str]:
 
 # --- Local backend -----------------------------------------------------------------------------
 
+def visible_gpus() -> list[str]:
+  """NVIDIA GPU ids this process may use (CUDA_VISIBLE_DEVICES, else nvidia-smi), without importing jax."""
+  if os.environ.get("CUDA_VISIBLE_DEVICES") is not None:
+    return [g for g in os.environ["CUDA_VISIBLE_DEVICES"].split(",") if g.strip()]
+  try:
+    listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10).stdout
+  except (OSError, subprocess.SubprocessError):
+    return []
+  return [str(i) for i, line in enumerate(listing.splitlines()) if line.startswith("GPU ")]
+
+
+def device_slots(parallel: int, gpus: list[str]) -> list[dict]:
+  """The environment of each of `parallel` worker slots: its own share of the GPUs, if any."""
+  if not gpus:
+    return [{} for _ in range(parallel)]
+  if parallel > len(gpus):
+    raise UserError(f"--parallel={parallel}, but there are {len(gpus)} GPUs and each trial needs its own; "
+                    f"use --parallel between 1 and {len(gpus)}")
+  share = len(gpus) // parallel
+  return [{"CUDA_VISIBLE_DEVICES": ",".join(gpus[i * share:(i + 1) * share])} for i in range(parallel)]
+
+
 def run_local(trials: list[Trial], config_arg: str, workdir: str, parallel: int = 1,
               train_script: str | None = None, env: dict | None = None, log=print) -> list[dict]:
-  """Runs each trial as its own `experiments/train.py` process, `parallel` at a time.
+  """Runs each trial as its own `experiments/train.py` process, `parallel` at a time; on a machine
+  with GPUs each worker slot gets its own share of them (CUDA_VISIBLE_DEVICES).
 
   A trial that fails or diverges is recorded and the others go on; finished trials are skipped
   (the launcher itself returns at once on a finished workdir) and unfinished ones resume.
   """
   pending = list(trials)
-  running: dict[str, tuple[subprocess.Popen, Trial, float, Any]] = {}
+  free_slots = device_slots(parallel, visible_gpus())
+  running: dict[str, tuple[subprocess.Popen, Trial, dict, Any]] = {}
   done: dict[str, int] = {}  # trial id → exit code (0 for trials found finished).
   start, last_reported = time.time(), None
   while pending or running:
@@ -150,13 +174,15 @@ def run_local(trials: list[Trial], config_arg: str, workdir: str, parallel: int 
       if (_status(trial_dir) or {}).get("state") == "done":
         done[tid] = 0
         continue
-      process, log_file = start_trial(overrides, config_arg, trial_dir, train_script, env)
-      running[tid] = (process, overrides, time.time(), log_file)
+      slot = free_slots.pop()
+      process, log_file = start_trial(overrides, config_arg, trial_dir, train_script, {**(env or {}), **slot})
+      running[tid] = (process, overrides, slot, log_file)
     time.sleep(0.2)
-    for tid, (process, overrides, started, log_file) in list(running.items()):
+    for tid, (process, overrides, slot, log_file) in list(running.items()):
       if process.poll() is None:
         continue
       log_file.close()
+      free_slots.append(slot)
       done[tid] = process.returncode
       del running[tid]
       if process.returncode == 2:  # Bad input: the launcher wrote nothing, so record why here.
