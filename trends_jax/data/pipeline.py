@@ -101,15 +101,12 @@ class PrefetchToDevice:
     self._put = put
     self._size = size
     self._queue: collections.deque = collections.deque()
-    self._consumed_state = self._read_state()
-
-  def _read_state(self) -> dict:
-    return json.loads(self._iterator.get_state())
+    self._consumed_state = self._iterator.get_state()  # Raw bytes: parsed only when saved.
 
   def _fill(self):
     while len(self._queue) < self._size:
       host_batch = next(self._iterator)
-      self._queue.append((self._put(host_batch), self._read_state()))
+      self._queue.append((self._put(host_batch), self._iterator.get_state()))
 
   def __iter__(self):
     return self
@@ -122,7 +119,7 @@ class PrefetchToDevice:
 
   def state(self) -> dict:
     """Loader state after the last batch returned by `next`, for checkpoints."""
-    return self._consumed_state
+    return json.loads(self._consumed_state)
 
 
 def restore_loader_state(loader_iterator, state: dict) -> None:
