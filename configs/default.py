@@ -5,8 +5,8 @@ training digits and evaluates on the 1,000 held-out test digits (100 per class).
 
     python experiments/train.py --config=configs/default.py --workdir=runs/default
 
-Hardware and time: 2-core x86 CPU, about 1 minute (see README "Results").
-Expected: test accuracy >= 97% (measured numbers in the README).
+Hardware and time: 2-core AMD EPYC CPU, about 80 s of training at ~690 examples/s (README "Results").
+Measured (2026-11-29): test accuracy 98.9% after 750 steps.
 `--config=configs/default.py:quick` is a 20-step version for smoke tests.
 """
 

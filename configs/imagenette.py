@@ -4,8 +4,8 @@ r"""Imagenette (10 easy ImageNet classes, 9,469 train / 3,925 validation) at 160
 
 A small ImageNet-style task for one GPU: TFDS `imagenette/160px-v2` (needs a network once and
 `pip install 'trends_jax[prepare]'`). Inception crop 128 + flip, 146→128 centre-crop evaluation,
-SGD Nesterov, cosine, 40 epochs, bfloat16. Expected: about 90% top-1 for ResNet-18/50 trained from
-scratch (fast.ai's Imagenette leaderboard reports 90–93% at 128px). Not yet run by trends_jax.
+SGD Nesterov, cosine, 40 epochs, bfloat16. Expected result: not yet measured (no published
+number is checked in here), and not yet run by trends_jax.
 """
 
 from trends_jax.config import base_config
