@@ -75,3 +75,42 @@ def sweep_results(rows: list[dict], path: str, metric: str = "best_eval_accuracy
   fig.tight_layout()
   fig.savefig(path, dpi=110)
   plt.close(fig)
+
+
+def analogy_offsets(vectors, pairs: list[tuple[str, str]], path: str, title: str = "") -> None:
+  """The words of `pairs` projected on their first two principal components, with an arrow from
+  the first to the second word of each pair: parallel arrows show a shared offset (male→female,
+  country→capital, present→past), as in Mikolov et al. 2013. `vectors` has `.words` and
+  `.vectors` (a `trends_jax.word_vectors.WordVectors`)."""
+  import numpy as np
+
+  from trends_jax.errors import UserError
+
+  row_of = {}
+  for i, word in enumerate(vectors.words):
+    row_of.setdefault(word, i)
+  words = list(dict.fromkeys(word for pair in pairs for word in pair))
+  missing = [word for word in words if word not in row_of]
+  if missing:
+    raise UserError(f"{', '.join(map(repr, missing[:5]))} not in the vocabulary of "
+                    f"{len(vectors.words)} words; pick pairs of words the model has")
+  points = np.asarray(vectors.vectors, dtype=np.float64)[[row_of[w] for w in words]]
+  points = points - points.mean(axis=0)
+  _, _, components = np.linalg.svd(points, full_matrices=False)
+  xy = dict(zip(words, points @ components[:2].T))
+
+  fig, ax = plt.subplots(figsize=(7, 6))
+  for first, second in pairs:
+    ax.annotate("", xy=xy[second], xytext=xy[first],
+                arrowprops={"arrowstyle": "->", "color": "tab:blue", "alpha": 0.7, "lw": 1.2})
+  coordinates = np.array(list(xy.values()))
+  ax.scatter(coordinates[:, 0], coordinates[:, 1], s=18, color="black", zorder=3)
+  for word, (x, y) in xy.items():
+    ax.annotate(word, (x, y), xytext=(4, 4), textcoords="offset points", fontsize=9)
+  ax.set_xlabel("principal component 1")
+  ax.set_ylabel("principal component 2")
+  ax.grid(alpha=0.3)
+  ax.set_title(title or "word-vector offsets (PCA)")
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
