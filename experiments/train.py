@@ -7,6 +7,7 @@ Running the same command again resumes from the latest checkpoint; a finished ru
 more. Exit codes: 0 done, 1 failed or diverged, 2 bad input, 75 preempted (run it again).
 """
 
+import importlib
 import os
 import sys
 
@@ -22,12 +23,17 @@ flags.DEFINE_string("workdir", None, "Directory of the run: config, metrics, che
 flags.mark_flag_as_required("workdir")
 
 EXIT_CODES = {"done": 0, "failed": 1, "diverged": 1, "preempted": 75}
+# config.trainer → the module whose train_and_evaluate(config, workdir) runs it.
+TRAINERS = {"supervised": "trends_jax.train", "word2vec": "trends_jax.train_word2vec"}
 
 
 def main(argv):
   del argv
-  from trends_jax import train
-  status = launch.run_user_code(lambda: train.train_and_evaluate(FLAGS.config, FLAGS.workdir))
+  name = FLAGS.config.get("trainer", "supervised")
+  if name not in TRAINERS:
+    launch.fail(f"unknown trainer {name!r} in config.trainer; known: {', '.join(TRAINERS)}")
+  trainer = importlib.import_module(TRAINERS[name])
+  status = launch.run_user_code(lambda: trainer.train_and_evaluate(FLAGS.config, FLAGS.workdir))
   sys.exit(EXIT_CODES.get(status["state"], 1))
 
 

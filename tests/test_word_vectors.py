@@ -3,6 +3,8 @@ word-pair evaluations that agree exactly with gensim's on the same vectors."""
 
 import os
 
+import math
+
 import numpy as np
 import pytest
 from gensim.models import KeyedVectors
@@ -214,9 +216,13 @@ def test_word_pairs_agree_with_gensim(name):
   assert 0 < ours["pairs"] < ours["total"]
 
 
-def test_word_pairs_with_no_known_word_give_one_line():
-  with pytest.raises(UserError, match="no word pair"):
-    WordVectors(["zzz"], np.ones((1, 3))).evaluate_word_pairs(word_eval_file("wordsim353"))
+def test_word_pairs_undefined_correlation_is_nan_and_a_wrong_file_one_line(tmp_path):
+  result = WordVectors(["zzz"], np.ones((1, 3))).evaluate_word_pairs(word_eval_file("wordsim353"))
+  assert math.isnan(result["spearman"]) and result["pairs"] == 0 and result["total"] == 353
+  wrong = tmp_path / "questions.txt"
+  wrong.write_text(": capital\nathens greece baghdad iraq\n")
+  with pytest.raises(UserError, match="no 'word\tword\tscore' lines"):
+    WordVectors(["zzz"], np.ones((1, 3))).evaluate_word_pairs(str(wrong))
 
 
 # ---- plot ---------------------------------------------------------------------------------------

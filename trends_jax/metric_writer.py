@@ -58,9 +58,11 @@ class Progress:
     if not self.enabled:
       return
     parts = [f"{split:5s} step {step}/{self.num_steps}"]  # split: train, eval, train_eval
-    parts += [f"{k} {v:.4g}" for k, v in metrics.items() if k in ("loss", "accuracy")]
-    if "examples_per_sec" in metrics:
-      parts.append(f"{metrics['examples_per_sec']:.0f} ex/s")
+    # Evaluations print every metric they have (word2vec's are analogy accuracy, Spearman …).
+    parts += [f"{k} {v:.4g}" for k, v in metrics.items() if k in ("loss", "accuracy") or split != "train"]
+    for key, unit in (("examples_per_sec", "ex/s"), ("words_per_sec", "words/s")):
+      if key in metrics:
+        parts.append(f"{metrics[key]:.0f} {unit}")
     if split == "train" and self._first_time is not None and step > self._first_step:
       per_step = (time.perf_counter() - self._first_time) / (step - self._first_step)
       parts.append(f"ETA {_duration(per_step * (self.num_steps - step))}")

@@ -7,6 +7,8 @@ skipping of out-of-vocabulary questions), so numbers from a JAX-trained model ca
 gensim's; the tests check that they agree exactly.
 """
 
+import math
+
 import numpy as np
 from scipy import stats
 
@@ -174,11 +176,12 @@ class WordVectors:
         continue
       gold.append(score)
       model.append(float(unit[first_row[a]] @ unit[first_row[b]]))
-    if not gold:
-      raise UserError(f"no word pair of {path} has both words in the first {restrict_vocab} words "
-                      f"of the vocabulary; is it a '{delimiter}'-separated 'word word score' file?")
-    return {"spearman": float(stats.spearmanr(gold, model).statistic),
-            "pearson": float(stats.pearsonr(gold, model).statistic),
+    if not gold and not missing:
+      raise UserError(f"{path} has no 'word{delimiter}word{delimiter}score' lines; is it a word-pair file?")
+    # A small vocabulary may cover fewer than two pairs: the correlation is then undefined (nan).
+    correlated = len(gold) >= 2
+    return {"spearman": float(stats.spearmanr(gold, model).statistic) if correlated else math.nan,
+            "pearson": float(stats.pearsonr(gold, model).statistic) if correlated else math.nan,
             "pairs": len(gold), "total": len(gold) + missing,
             "coverage": len(gold) / (len(gold) + missing)}
 

@@ -1,0 +1,256 @@
+"""word2vec: the sampling distributions, the losses against hand-computed cases, and the trainer
+(outputs, exact resume, 8 devices = 1 device, export through gensim, bad input)."""
+
+import json
+import math
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from trends_jax import train_word2vec
+from trends_jax.data import word_corpus, word_windows
+from trends_jax.errors import UserError
+from trends_jax.models import word2vec
+
+
+def _corpus(words_and_counts):
+  documents = [[w] * c for w, c in words_and_counts]
+  return word_corpus.WordCorpus.from_documents(documents, min_count=1)
+
+
+# --- Corpus: vocabulary, subsampling and noise distributions ---
+
+def test_vocabulary_drops_rare_words_and_orders_by_count():
+  corpus = word_corpus.WordCorpus.from_documents([["b", "a", "a", "c", "b", "a", "rare"]], min_count=2)
+  assert corpus.words == ["a", "b"] and corpus.counts.tolist() == [3, 2]
+  assert corpus.ids.tolist() == [1, 0, 0, 1, 0]  # 'c' and 'rare' leave the stream.
+
+
+def test_keep_probability_is_gensims_formula():
+  corpus = _corpus([("the", 9000), ("cat", 900), ("zebra", 100)])
+  keep = corpus.keep_probabilities(1e-2)
+  threshold = 1e-2 * 10_000
+  for count, p in zip((9000, 900, 100), keep):
+    assert p == pytest.approx(min(1.0, (math.sqrt(count / threshold) + 1) * threshold / count), rel=1e-6)
+  assert keep[2] == 1.0 and keep[0] < 0.15
+  assert corpus.keep_probabilities(0).tolist() == [1, 1, 1]
+
+
+def test_sampled_windows_keep_words_at_their_probability():
+  keep = jnp.array([0.2, 0.9])
+  block = jnp.tile(jnp.array([0, 1], jnp.int32), (40, 500))  # 40 rows of 1,000 words.
+  words, valid = word_windows.sample_windows(jax.random.PRNGKey(0), block, keep, window=2)
+  kept = valid.any(-1)  # A kept word has at least one neighbour in a row this long.
+  counts = np.bincount(np.asarray(words)[np.asarray(kept)], minlength=2)
+  assert counts[0] / 20_000 == pytest.approx(0.2, abs=0.01)
+  assert counts[1] / 20_000 == pytest.approx(0.9, abs=0.01)
+
+
+def test_windows_are_dynamic_and_skip_discarded_words():
+  block = jnp.array([[5, 6, 7, 8, 9, 10, 11, 12]], jnp.int32)
+  keep = jnp.ones(13).at[7].set(0.0)  # Word 7 is always discarded: 6 and 8 become neighbours.
+  reaches = []
+  for seed in range(200):
+    words, valid = word_windows.sample_windows(jax.random.PRNGKey(seed), block, keep, window=3)
+    words, valid = np.asarray(words[0]), np.asarray(valid[0])
+    assert words[:7].tolist() == [5, 6, 8, 9, 10, 11, 12]
+    assert not valid[7:].any()  # Past the kept words nothing is a pair.
+    offsets = np.array([-3, -2, -1, 1, 2, 3])
+    for i in range(7):
+      reach = np.abs(offsets[valid[i]]).max() if valid[i].any() else 0
+      expected = (np.abs(offsets) <= reach) & (i + offsets >= 0) & (i + offsets < 7)
+      assert (valid[i] == expected).all()
+    reaches.append(np.abs(offsets[valid[3]]).max())  # Word 9 has 3 neighbours each side.
+  assert np.bincount(reaches, minlength=4)[1:] == pytest.approx([200 / 3] * 3, abs=25)
+
+
+def test_negatives_follow_the_unigram_distribution_to_the_three_quarters():
+  corpus = _corpus([("a", 1000), ("b", 100), ("c", 10), ("d", 1)])
+  noise = corpus.noise_distribution(0.75)
+  expected = np.array([1000, 100, 10, 1]) ** 0.75
+  np.testing.assert_allclose(noise, expected / expected.sum(), rtol=1e-6)
+  draws = word_windows.sample_negatives(jax.random.PRNGKey(0), jnp.cumsum(noise), (200_000,))
+  frequencies = np.bincount(np.asarray(draws), minlength=4) / 200_000
+  np.testing.assert_allclose(frequencies, noise, atol=0.004)
+
+
+# --- Losses against a hand-computed case ---
+
+def _log_sigmoid(x):
+  return -math.log1p(math.exp(-x))
+
+
+@pytest.fixture
+def tiny_tables():
+  rng = np.random.default_rng(0)
+  return rng.normal(size=(6, 3)).astype(np.float32), rng.normal(size=(6, 3)).astype(np.float32)
+
+
+def _pairs_of(valid, window):
+  offsets = [*range(-window, 0), *range(1, window + 1)]
+  return [(i, i + offsets[t]) for i, t in zip(*np.nonzero(valid))]
+
+
+def test_skipgram_negative_sampling_loss_by_hand(tiny_tables):
+  inputs, outputs = tiny_tables
+  words = jnp.array([[2, 4, 1, 5]])
+  valid = jnp.array([[[0, 0, 1, 1], [0, 1, 1, 1], [1, 1, 1, 0], [0, 0, 0, 0]]], bool)  # window 2
+  negatives = jnp.array(np.random.default_rng(1).integers(0, 6, (1, 4, 4, 3)))  # 3 per pair
+  pairs = word2vec.skipgram(jnp.asarray(inputs), words, valid, True)
+  loss = word2vec.negative_sampling(pairs, jnp.asarray(outputs), negatives, 3)
+  w, expected = np.asarray(words[0]), 0.0
+  for centre, context in _pairs_of(np.asarray(valid[0]), 2):
+    t = [-2, -1, 1, 2].index(context - centre)
+    h = inputs[w[centre]]
+    expected -= _log_sigmoid(h @ outputs[w[context]])
+    expected -= sum(_log_sigmoid(-h @ outputs[n]) for n in np.asarray(negatives)[0, centre, t])
+  assert float(loss) == pytest.approx(expected, rel=1e-5)
+
+
+def test_shared_negatives_weigh_each_pair_k_over_s(tiny_tables):
+  inputs, outputs = tiny_tables
+  words = jnp.array([[2, 4, 1]])
+  valid = jnp.array([[[0, 1], [1, 1], [1, 0]]], bool)  # window 1: 4 pairs.
+  pairs = word2vec.skipgram(jnp.asarray(inputs), words, valid, True)
+  per_pair = word2vec.negative_sampling(pairs, jnp.asarray(outputs), jnp.full((1, 3, 2, 5), 3), 5)
+  shared = word2vec.negative_sampling(pairs, jnp.asarray(outputs), jnp.full((1, 3, 2), 3), 5)
+  assert float(shared) == pytest.approx(float(per_pair), rel=1e-6)
+
+
+def test_cbow_predicts_the_centre_from_the_context_mean_and_passes_the_full_gradient(tiny_tables):
+  inputs, outputs = tiny_tables
+  words = jnp.array([[2, 4, 1]])
+  valid = jnp.array([[[0, 1], [1, 1], [1, 0]]], bool)
+  negatives = jnp.array([[[[0, 5]], [[3, 3]], [[5, 0]]]])  # (1, 3, T=1, 2)
+
+  def loss(table):
+    return word2vec.negative_sampling(word2vec.cbow(table, words, valid, True), jnp.asarray(outputs), negatives, 2)
+
+  expected = 0.0
+  for i, context in enumerate([[4], [2, 1], [4]]):
+    h = inputs[context].mean(0)
+    expected -= _log_sigmoid(h @ outputs[int(words[0, i])])
+    expected -= sum(_log_sigmoid(-h @ outputs[n]) for n in np.asarray(negatives)[0, i, 0])
+  assert float(loss(jnp.asarray(inputs))) == pytest.approx(expected, rel=1e-5)
+  # word2vec.c adds the hidden vector's gradient to every context vector undivided.
+  grads = np.asarray(jax.grad(loss)(jnp.asarray(inputs)))
+  h = inputs[[2, 1]].mean(0)
+  sigmoid = lambda x: 1 / (1 + math.exp(-x))  # noqa: E731
+  dh = -(1 - sigmoid(h @ outputs[4])) * outputs[4] + 2 * sigmoid(h @ outputs[3]) * outputs[3]
+  np.testing.assert_allclose(grads[1], dh, rtol=1e-4)  # Word 1 is a context of centre 4 only.
+
+
+def test_full_softmax_loss_by_hand(tiny_tables):
+  inputs, outputs = tiny_tables
+  words = jnp.array([[2, 4, 1]])
+  valid = jnp.array([[[0, 1], [1, 0], [0, 0]]], bool)
+  loss = word2vec.full_softmax(word2vec.skipgram(jnp.asarray(inputs), words, valid, True),
+                               jnp.asarray(outputs), None, 5)
+  expected = 0.0
+  for centre, context in [(2, 4), (4, 2)]:
+    logits = outputs @ inputs[centre]
+    expected += np.log(np.exp(logits).sum()) - logits[context]
+  assert float(loss) == pytest.approx(expected, rel=1e-5)
+
+
+# --- The trainer ---
+
+SENTENCES = ["the king rules the land", "the queen rules the land", "a man walks to the city",
+             "a woman walks to the city", "paris is the capital of france", "rome is the capital of italy"]
+
+
+@pytest.fixture
+def text_file(tmp_path):
+  path = tmp_path / "corpus.txt"
+  rng = np.random.default_rng(0)
+  path.write_text("\n".join(SENTENCES[i] for i in rng.integers(0, len(SENTENCES), 600)) + "\n")
+  return str(path)
+
+
+def _config(text_file, **overrides):
+  c = train_word2vec.base_config()
+  c.dataset.text_file = text_file
+  c.dataset.min_count = 1
+  c.dataset.row_length = 20
+  c.dataset.sample = 0.0
+  c.batch_size = 160
+  c.num_epochs = 0.0
+  c.num_train_steps = 8
+  c.log_every_steps = c.checkpoint_every_steps = 4
+  c.eval_every_steps = 8
+  c.model.dim = 8
+  c.model.window = 2
+  c.optimizer.learning_rate = 0.05
+  for key, value in overrides.items():
+    *parents, leaf = key.split(".")
+    target = c
+    for p in parents:
+      target = target[p]
+    target[leaf] = value
+  return c
+
+
+def _vectors(workdir):
+  from gensim.models import KeyedVectors
+  return KeyedVectors.load_word2vec_format(os.path.join(workdir, "vectors.bin"), binary=True)
+
+
+@pytest.mark.parametrize("architecture, output", [("skipgram", "negative_sampling"), ("cbow", "negative_sampling"),
+                                                  ("skipgram", "softmax")])
+def test_trainer_writes_the_run_contract_and_gensim_loads_the_vectors(tmp_path, text_file, architecture, output):
+  from gensim.models import KeyedVectors
+  workdir = str(tmp_path / "run")
+  status = train_word2vec.train_and_evaluate(
+      _config(text_file, **{"model.name": architecture, "model.output": output}), workdir, jax.devices()[:1])
+  assert status["state"] == "done" and status["step"] == 8 and status["vocabulary_size"] == 18
+  records = [json.loads(line) for line in open(os.path.join(workdir, "metrics.jsonl"))]
+  train = [r for r in records if r["split"] == "train"]
+  assert [r["step"] for r in train] == [4, 8] and train[-1]["loss"] < train[0]["loss"]
+  assert {"analogy_accuracy", "analogy_coverage", "wordsim353_spearman"} <= set(records[-1])
+  text = KeyedVectors.load_word2vec_format(os.path.join(workdir, "vectors.txt"))
+  binary = _vectors(workdir)
+  assert text.index_to_key[0] == "the" and len(binary) == 18 and binary.vector_size == 8
+  np.testing.assert_allclose(text["king"], binary["king"], atol=1e-5)
+  assert os.path.exists(os.path.join(workdir, "config.json")) and os.path.exists(os.path.join(workdir, "vocabulary.tsv"))
+
+
+def test_preempted_run_resumes_exactly(tmp_path, text_file, monkeypatch):
+  from tests.test_train import _PreemptAfter
+  config = _config(text_file, **{"dataset.sample": 1e-2, "checkpoint_every_steps": 8})
+  whole, interrupted = str(tmp_path / "whole"), str(tmp_path / "interrupted")
+  train_word2vec.train_and_evaluate(config, whole, jax.devices()[:1])
+  monkeypatch.setattr(train_word2vec, "PreemptionGuard", _PreemptAfter(3))
+  status = train_word2vec.train_and_evaluate(config, interrupted, jax.devices()[:1])
+  assert status["state"] == "preempted" and status["step"] == 3
+  monkeypatch.undo()
+  assert train_word2vec.train_and_evaluate(config, interrupted, jax.devices()[:1])["step"] == 8
+  np.testing.assert_array_equal(_vectors(whole).vectors, _vectors(interrupted).vectors)
+  assert train_word2vec.train_and_evaluate(config, whole)["step"] == 8  # Finished: no more training.
+
+
+def test_eight_devices_train_like_one(tmp_path, text_file):
+  assert jax.device_count() == 8
+  one = train_word2vec.train_and_evaluate(_config(text_file), str(tmp_path / "one"), jax.devices()[:1])
+  eight = train_word2vec.train_and_evaluate(_config(text_file), str(tmp_path / "eight"), jax.devices())
+  assert one["step"] == eight["step"] == 8
+  np.testing.assert_allclose(_vectors(tmp_path / "one").vectors, _vectors(tmp_path / "eight").vectors, atol=2e-5)
+
+
+@pytest.mark.parametrize("contents, overrides, message", [
+    ("the cat sat\n", {}, "fewer than one window"),
+    ("one two three four five six\n", {"dataset.min_count": 2}, "the vocabulary is empty"),
+    ("caf\xe9 au lait\n".encode("latin-1"), {}, "is not UTF-8"),
+    ("the cat\n", {"batch_size": 150}, "must be a multiple of dataset.row_length"),
+    ("the cat\n", {"model.name": "glove"}, "unknown word2vec architecture 'glove'"),
+    ("the cat\n", {"model.window": 10}, "must be longer than a window"),
+])
+def test_bad_input_is_one_clear_line(tmp_path, contents, overrides, message):
+  path = tmp_path / "corpus.txt"
+  path.write_bytes(contents if isinstance(contents, bytes) else contents.encode())
+  with pytest.raises(UserError, match=message) as error:
+    train_word2vec.train_and_evaluate(_config(str(path), **overrides), str(tmp_path / "run"), jax.devices()[:1])
+  assert "\n" not in str(error.value)
+  assert not os.path.exists(tmp_path / "run" / "checkpoints")
