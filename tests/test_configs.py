@@ -23,6 +23,8 @@ CONFIGS = {
     "imagenette": ["resnet18", "resnet50", "se_resnet50", "vgg11_bn", "googlenet"],
     "imagenet2012": ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "se_resnet50",
                      "vgg16", "alexnet", "googlenet"],
+    "bbc_bow": ["binary", "count", "tfidf", "tfidf,quick"],
+    "bbc_char_cnn": [None, "quick", "zhang_small"],
 }
 
 

@@ -39,3 +39,18 @@ def test_regularization(tmp_path, data_dir):
     assert abs(r["gap"] - (r["train_accuracy"] - r["test_accuracy"])) < 1e-9
   assert os.path.getsize(tmp_path / "curves.png") > 10_000
   assert os.path.exists(tmp_path / "runs" / "l2" / "status.json")
+
+
+def test_text_classification(tmp_path, data_dir):
+  results, markdown = _run_experiment("text_classification", tmp_path, f"--data_dir={data_dir}")
+  rows = results["tables"]["accuracy"]
+  assert [r["run"] for r in rows] == ["bow_binary", "bow_count", "tfidf", "char_cnn"]
+  for r in rows:
+    assert 0 <= r["test_accuracy"] <= 1 and 0 <= r["train_accuracy"] <= 1
+    assert r["parameters"] > 0 and r["wall_seconds"] > 0 and r["steps"] == 20
+  bow = [r for r in rows if r["run"] != "char_cnn"]
+  assert len({r["parameters"] for r in bow}) == 1  # One vocabulary, three weightings.
+  assert max(r["test_accuracy"] for r in bow) > 0.5  # 20 steps of logistic regression already learn.
+  assert "TF-IDF + logistic regression" in markdown
+  assert os.path.getsize(tmp_path / "accuracy.png") > 10_000
+  assert os.path.exists(tmp_path / "runs" / "char_cnn" / "status.json")

@@ -23,8 +23,8 @@ def _select(example, input_key: str, label_key: str):
   return {"inputs": example[input_key], "label": np.asarray(example[label_key], np.int32)}
 
 
-def _transforms(spec: str, input_key: str, label_key: str) -> list:
-  return preprocess.parse(spec) + [
+def _transforms(spec: str, input_key: str, label_key: str, source=None) -> list:
+  return preprocess.parse(spec, source) + [
       preprocess.Apply(functools.partial(_select, input_key=input_key, label_key=label_key))]
 
 
@@ -35,7 +35,7 @@ def local_batch_size(global_batch_size: int) -> int:
 def example_batch(source, *, preprocess_spec: str = "", input_key: str = "image",
                   label_key: str = "label") -> dict:
   """The first example, preprocessed, as a batch of one: shapes for model initialization."""
-  example = preprocess.apply_all(source[0], _transforms(preprocess_spec, input_key, label_key))
+  example = preprocess.apply_all(source[0], _transforms(preprocess_spec, input_key, label_key, source))
   return jax.tree.map(lambda x: np.asarray(x)[None], example)
 
 
@@ -59,7 +59,7 @@ def train_loader(source, *, global_batch_size: int, seed: int, preprocess_spec: 
       num_records=len(source),
       shard_options=grain.sharding.ShardByJaxProcess(drop_remainder=True),
       shuffle=True, num_epochs=None, seed=seed)
-  operations = _transforms(preprocess_spec, input_key, label_key) + [
+  operations = _transforms(preprocess_spec, input_key, label_key, source) + [
       grain.transforms.Batch(local_batch_size(global_batch_size), drop_remainder=True)]
   return grain.DataLoader(data_source=source, sampler=sampler, operations=operations,
                           worker_count=num_workers, read_options=read_options(read_threads))
@@ -68,7 +68,7 @@ def train_loader(source, *, global_batch_size: int, seed: int, preprocess_spec: 
 def eval_batches(source, *, global_batch_size: int, preprocess_spec: str = "",
                  input_key: str = "image", label_key: str = "label") -> Iterator[dict]:
   """One ordered pass; every process yields the same number of batches (padded, `mask`=0)."""
-  transforms = _transforms(preprocess_spec, input_key, label_key)
+  transforms = _transforms(preprocess_spec, input_key, label_key, source)
   per_process = local_batch_size(global_batch_size)
   num_batches = math.ceil(len(source) / global_batch_size)
   offset = jax.process_index() * per_process

@@ -3,7 +3,10 @@
 Each op maps an example dict to an example dict. Random ops also take a numpy Generator that
 grain derives from (seed, position in the epoch-ordered stream), so augmentation is reproducible
 and resumes exactly. Ops are module-level functions bound with functools.partial, so pipelines
-pickle into grain worker processes. Image ops live in `image_ops`, text ops in `text_ops`.
+pickle into grain worker processes. Image ops live in `image_ops`, text ops in `text_ops` and
+`text_features`. Ops that fit something on the training split (a vocabulary, document frequencies)
+are registered with `register_fitted`: `parse` hands them the data source being read, from which
+they find that split (`fitted`).
 """
 
 import ast
@@ -17,10 +20,16 @@ from trends_jax.registry import Registry
 
 OPS = Registry("preprocessing op", "dataset.preprocess")
 RANDOM_OPS: set[str] = set()  # Names of ops whose functions take (example, rng).
+FITTED_OPS: set[str] = set()  # Names of ops whose constructors take `source=` (the data read).
 
 
 def register_random(name: str):
   RANDOM_OPS.add(name)
+  return OPS.register(name)
+
+
+def register_fitted(name: str):
+  FITTED_OPS.add(name)
   return OPS.register(name)
 
 
@@ -92,8 +101,12 @@ def _literal(node: ast.AST, spec: str):
                     f"(numbers, strings, tuples), got {ast.unparse(node)!r}") from None
 
 
-def parse(spec: str) -> list:
-  """"op(args)|op(args)" → list of grain transforms."""
+def parse(spec: str, source=None) -> list:
+  """"op(args)|op(args)" → list of grain transforms.
+
+  `source`: the data source the transforms will read (any split of its dataset), for the ops that
+  fit on the dataset's training split; None where there is none (a spec checked on its own).
+  """
   fns = []
   for part in filter(None, (p.strip() for p in spec.split("|"))):
     try:
@@ -106,6 +119,8 @@ def parse(spec: str) -> list:
     op = OPS.get(call.func.id)
     args = [_literal(a, part) for a in call.args]
     kwargs = {k.arg: _literal(k.value, part) for k in call.keywords}
+    if call.func.id in FITTED_OPS:
+      kwargs["source"] = source
     try:
       fn = op(*args, **kwargs)
     except (TypeError, ValueError) as e:
@@ -115,4 +130,4 @@ def parse(spec: str) -> list:
 
 
 # Importing the op families fills the registry.
-from trends_jax.data import image_ops, text_ops  # noqa: E402,F401
+from trends_jax.data import image_ops, text_features, text_ops  # noqa: E402,F401
