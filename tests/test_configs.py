@@ -14,6 +14,7 @@ from tests.conftest import REPO
 from trends_jax import config as config_lib
 from trends_jax import data, models
 from trends_jax.data import pipeline
+from trends_jax.models import word2vec
 
 CONFIGS = {
     "default": [None, "quick"],
@@ -25,6 +26,8 @@ CONFIGS = {
                      "vgg16", "alexnet", "googlenet"],
     "bbc_bow": ["binary", "count", "tfidf", "tfidf,quick"],
     "bbc_char_cnn": [None, "quick", "zhang_small"],
+    "word2vec_skipgram": [None, "small", "quick"],
+    "word2vec_cbow": [None, "small", "quick"],
 }
 
 
@@ -42,6 +45,17 @@ def test_every_config_file_is_covered():
 @pytest.mark.parametrize("name, arg", [(n, a) for n, args in CONFIGS.items() for a in args])
 def test_config_builds_its_model_on_its_own_inputs(name, arg, data_dir):
   config = _load(name).get_config(arg)
+  if config.get("trainer") == "word2vec":  # Its own trainer, model and checks.
+    from trends_jax import train_word2vec
+    train_word2vec.validate(config, num_devices=1)
+    fields = {k: config.model[k] for k in train_word2vec.MODEL_FIELDS}
+    model = word2vec.Word2Vec(vocab_size=50, architecture=config.model.name, **fields)
+    words, valid = jnp.zeros((2, config.dataset.row_length), jnp.int32), jnp.ones((2, config.dataset.row_length, 2 * config.model.window), bool)
+    params = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), method=lambda m: m.vectors()))["params"]
+    loss, pairs = jax.eval_shape(lambda: model.apply({"params": jax.tree.map(jnp.zeros_like, params)}, words, valid,
+                                                     jnp.linspace(0.02, 1, 50), rngs={"negatives": jax.random.PRNGKey(0)}))
+    assert loss.shape == pairs.shape == ()
+    return
   config_lib.validate(config, num_devices=8)
   assert config.dataset.name
   ds = config.dataset

@@ -99,8 +99,9 @@ def test_skipgram_negative_sampling_loss_by_hand(tiny_tables):
   words = jnp.array([[2, 4, 1, 5]])
   valid = jnp.array([[[0, 0, 1, 1], [0, 1, 1, 1], [1, 1, 1, 0], [0, 0, 0, 0]]], bool)  # window 2
   negatives = jnp.array(np.random.default_rng(1).integers(0, 6, (1, 4, 4, 3)))  # 3 per pair
-  pairs = word2vec.skipgram(jnp.asarray(inputs), words, valid, True)
-  loss = word2vec.negative_sampling(pairs, jnp.asarray(outputs), negatives, 3)
+  model = word2vec.Word2Vec(6, 3, negatives=3)
+  loss, pairs = model.apply({"params": {"input": inputs, "output": outputs}}, words, valid, negatives)
+  assert pairs == valid.sum()
   w, expected = np.asarray(words[0]), 0.0
   for centre, context in _pairs_of(np.asarray(valid[0]), 2):
     t = [-2, -1, 1, 2].index(context - centre)
@@ -114,9 +115,9 @@ def test_shared_negatives_weigh_each_pair_k_over_s(tiny_tables):
   inputs, outputs = tiny_tables
   words = jnp.array([[2, 4, 1]])
   valid = jnp.array([[[0, 1], [1, 1], [1, 0]]], bool)  # window 1: 4 pairs.
-  pairs = word2vec.skipgram(jnp.asarray(inputs), words, valid, True)
-  per_pair = word2vec.negative_sampling(pairs, jnp.asarray(outputs), jnp.full((1, 3, 2, 5), 3), 5)
-  shared = word2vec.negative_sampling(pairs, jnp.asarray(outputs), jnp.full((1, 3, 2), 3), 5)
+  variables = {"params": {"input": inputs, "output": outputs}}
+  per_pair, _ = word2vec.Word2Vec(6, 3).apply(variables, words, valid, jnp.full((1, 3, 2, 5), 3))
+  shared, _ = word2vec.Word2Vec(6, 3, shared_negatives=2).apply(variables, words, valid, jnp.full((1, 3, 2), 3))
   assert float(shared) == pytest.approx(float(per_pair), rel=1e-6)
 
 
@@ -126,8 +127,10 @@ def test_cbow_predicts_the_centre_from_the_context_mean_and_passes_the_full_grad
   valid = jnp.array([[[0, 1], [1, 1], [1, 0]]], bool)
   negatives = jnp.array([[[[0, 5]], [[3, 3]], [[5, 0]]]])  # (1, 3, T=1, 2)
 
+  model = word2vec.Word2Vec(6, 3, architecture="cbow", negatives=2)
+
   def loss(table):
-    return word2vec.negative_sampling(word2vec.cbow(table, words, valid, True), jnp.asarray(outputs), negatives, 2)
+    return model.apply({"params": {"input": table, "output": outputs}}, words, valid, negatives)[0]
 
   expected = 0.0
   for i, context in enumerate([[4], [2, 1], [4]]):
@@ -147,8 +150,8 @@ def test_full_softmax_loss_by_hand(tiny_tables):
   inputs, outputs = tiny_tables
   words = jnp.array([[2, 4, 1]])
   valid = jnp.array([[[0, 1], [1, 0], [0, 0]]], bool)
-  loss = word2vec.full_softmax(word2vec.skipgram(jnp.asarray(inputs), words, valid, True),
-                               jnp.asarray(outputs), None, 5)
+  loss, _ = word2vec.Word2Vec(6, 3, output="softmax").apply(
+      {"params": {"input": inputs, "output": outputs}}, words, valid, None)
   expected = 0.0
   for centre, context in [(2, 4), (4, 2)]:
     logits = outputs @ inputs[centre]
@@ -203,8 +206,9 @@ def _vectors(workdir):
 def test_trainer_writes_the_run_contract_and_gensim_loads_the_vectors(tmp_path, text_file, architecture, output):
   from gensim.models import KeyedVectors
   workdir = str(tmp_path / "run")
-  status = train_word2vec.train_and_evaluate(
-      _config(text_file, **{"model.name": architecture, "model.output": output}), workdir, jax.devices()[:1])
+  config = _config(text_file, **{"model.name": architecture, "model.output": output},
+                   sparse_updates=output == "negative_sampling")
+  status = train_word2vec.train_and_evaluate(config, workdir, jax.devices()[:1])
   assert status["state"] == "done" and status["step"] == 8 and status["vocabulary_size"] == 18
   records = [json.loads(line) for line in open(os.path.join(workdir, "metrics.jsonl"))]
   train = [r for r in records if r["split"] == "train"]
@@ -239,6 +243,16 @@ def test_eight_devices_train_like_one(tmp_path, text_file):
   np.testing.assert_allclose(_vectors(tmp_path / "one").vectors, _vectors(tmp_path / "eight").vectors, atol=2e-5)
 
 
+@pytest.mark.parametrize("architecture, shared", [("skipgram", 0), ("skipgram", 4), ("cbow", 0)])
+def test_sgd_on_gathered_rows_equals_dense_sgd(tmp_path, text_file, architecture, shared):
+  overrides = {"model.name": architecture, "model.shared_negatives": shared, "dataset.sample": 1e-2}
+  sparse = train_word2vec.train_and_evaluate(_config(text_file, **overrides), str(tmp_path / "sparse"), jax.devices()[:1])
+  dense = train_word2vec.train_and_evaluate(_config(text_file, sparse_updates=False, **overrides),
+                                            str(tmp_path / "dense"), jax.devices()[:1])
+  assert sparse["state"] == dense["state"] == "done"
+  np.testing.assert_allclose(_vectors(tmp_path / "sparse").vectors, _vectors(tmp_path / "dense").vectors, atol=1e-5)
+
+
 @pytest.mark.parametrize("contents, overrides, message", [
     ("the cat sat\n", {}, "fewer than one window"),
     ("one two three four five six\n", {"dataset.min_count": 2}, "the vocabulary is empty"),
@@ -246,6 +260,8 @@ def test_eight_devices_train_like_one(tmp_path, text_file):
     ("the cat\n", {"batch_size": 150}, "must be a multiple of dataset.row_length"),
     ("the cat\n", {"model.name": "glove"}, "unknown word2vec architecture 'glove'"),
     ("the cat\n", {"model.window": 10}, "must be longer than a window"),
+    ("the cat\n", {"optimizer.name": "adam"}, "needs dense gradients: or pass --config.sparse_updates=False"),
+    ("the cat\n", {"model.output": "softmax"}, "sparse_updates needs model.output=negative_sampling"),
 ])
 def test_bad_input_is_one_clear_line(tmp_path, contents, overrides, message):
   path = tmp_path / "corpus.txt"

@@ -48,6 +48,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.keep_checkpoints = 3
   c.parallel = "jit"
   c.dtype = "float32"
+  # SGD on the rows a step reads, as word2vec.c (needs optimizer sgd and negative sampling);
+  # False: dense gradients of both tables through any optax optimizer.
+  c.sparse_updates = True
 
   c.model = ml_collections.ConfigDict({
       "name": "skipgram",  # or 'cbow'
@@ -84,6 +87,16 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
   if m.output == "negative_sampling" and m.negatives < 1:
     raise UserError(f"model.negatives must be >= 1 with negative sampling, got {m.negatives}; "
                     "or use --config.model.output=softmax")
+  if config.sparse_updates:
+    dense = "or pass --config.sparse_updates=False for dense gradients"
+    if m.output != "negative_sampling":
+      raise UserError(f"sparse_updates needs model.output=negative_sampling (a softmax reads the whole "
+                      f"output table); {dense}")
+    extras = {k: v for k, v in config.optimizer.items()
+              if k not in ("name", "learning_rate", "decay_mask") + optim.SCHEDULE_FIELDS and v}
+    if config.optimizer.name != "sgd" or extras:
+      raise UserError(f"sparse_updates is plain SGD with a schedule; optimizer {config.optimizer.name!r}"
+                      f"{' with ' + ', '.join(sorted(extras)) if extras else ''} needs dense gradients: {dense}")
   if ds.sample < 0:
     raise UserError(f"dataset.sample must be >= 0 (0 keeps every word), got {ds.sample}")
   if ds.row_length <= 2 * m.window:
@@ -127,23 +140,32 @@ def evaluate(words: list[str], vectors: np.ndarray, eval_config) -> tuple[dict, 
   return metrics, analogies["sections"] + [analogies["total"]]
 
 
-def make_train_step(model, learning_rate_fn, window: int, rows: int, row_length: int, row_sharding):
+def make_train_step(model, learning_rate_fn, window: int, rows: int, row_length: int, row_sharding,
+                    sparse_updates: bool):
   def train_step(state, stream, start, keep_probability, noise_cdf):
     block = jax.lax.dynamic_slice(stream, (start,), (rows * row_length,)).reshape(rows, row_length)
     if row_sharding.num_devices > 1:  # On one device the constraint costs ~0.1 s a step on CPU.
       block = jax.lax.with_sharding_constraint(block, row_sharding)
     window_key, negatives_key = jax.random.split(jax.random.fold_in(state.rng, state.step))
     words, valid = word_windows.sample_windows(window_key, block, keep_probability, window)
+    negatives_shape = model.negatives_shape(words.shape, window)
+    negative_ids = (None if negatives_shape is None else
+                    word_windows.sample_negatives(negatives_key, noise_cdf, negatives_shape))
 
-    def loss_fn(params):
-      return model.apply({"params": params}, words, valid, noise_cdf,
-                         rngs={"negatives": negatives_key})
-
-    (total, pairs), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    if sparse_updates:  # word2vec.c's SGD: gradients of the gathered rows, applied to them only.
+      gathered = word2vec.gather(state.params, words, negative_ids)
+      (total, pairs), grads = jax.value_and_grad(
+          lambda r: model.loss_on_rows(r, words, valid), has_aux=True)(gathered)
+      params = word2vec.sgd_on_rows(state.params, words, negative_ids, grads, learning_rate_fn(state.step))
+      new_state = state.replace(step=state.step + 1, params=params)
+    else:  # Dense gradients of the whole tables, through any optax optimizer.
+      (total, pairs), grads = jax.value_and_grad(
+          lambda p: model.apply({"params": p}, words, valid, negative_ids), has_aux=True)(state.params)
+      new_state = state.apply_gradients(grads=grads)
     metrics = {"loss": total / jnp.maximum(pairs, 1), "pairs": pairs,
                "grad_norm": jnp.sqrt(sum(jnp.sum(g * g) for g in jax.tree.leaves(grads))),
                "learning_rate": learning_rate_fn(state.step)}
-    return state.apply_gradients(grads=grads), metrics
+    return new_state, metrics
 
   return train_step
 
@@ -212,7 +234,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
   # --- Step ---
   rows = config.batch_size // ds.row_length
   train_step = jax.jit(
-      make_train_step(model, learning_rate_fn, m.window, rows, ds.row_length, strategy.batch_sharding),
+      make_train_step(model, learning_rate_fn, m.window, rows, ds.row_length, strategy.batch_sharding,
+                      config.sparse_updates),
       donate_argnums=0)
   writer = MetricWriter(run.metrics_path, run.tensorboard_dir, enabled=lead)
   if lead:

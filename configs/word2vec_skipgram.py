@@ -1,0 +1,38 @@
+r"""word2vec skip-gram with negative sampling (Mikolov et al., 2013) on the offline English corpus.
+
+Trains 100-d vectors on `w2v_corpus/large` (Wikipedia sample + BBC News + WordNet glosses +
+GCIDE, 7.85M words) with word2vec.c's recipe: window 5 (dynamic), 5 negatives from the
+unigram^0.75 distribution, subsampling 1e-3, min count 5, 5 epochs, SGD from 0.025 decaying
+linearly. Negatives are drawn 10 per centre and shared by its pairs (`model.shared_negatives`,
+same expected gradient, ~5× faster on CPU); `--config.model.shared_negatives=0` draws 5 fresh
+ones per pair as word2vec.c does. Evaluated on the Google analogies, WordSim-353 and SimLex-999;
+vectors.txt / vectors.bin in the workdir load with gensim's KeyedVectors.load_word2vec_format.
+
+    python experiments/train.py --config=configs/word2vec_skipgram.py --workdir=runs/skipgram
+
+Arguments: `small` (w2v_corpus/small, 1.34M words), `quick` (30 steps on `small`, for tests).
+Hardware, time and result: see README "word2vec" (experiments/bench_word2vec.py measures this
+config next to gensim on the same corpus and machine).
+"""
+
+from trends_jax.train_word2vec import base_config
+
+
+def get_config(arg=None):
+  c = base_config()
+  c.model.name = "skipgram"
+  c.model.shared_negatives = 10
+  c.batch_size = 1000  # Words per step: small steps keep batched SGD close to word2vec.c's.
+  c.dataset.name = "w2v_corpus/large"
+  c.eval_every_steps = 10_000
+  c.log_every_steps = 1000
+  c.checkpoint_every_steps = 10_000
+  if arg in ("small", "quick"):
+    c.dataset.name = "w2v_corpus/small"
+  if arg == "quick":
+    c.num_epochs = 0.0
+    c.num_train_steps = 30
+    c.eval_every_steps = c.log_every_steps = c.checkpoint_every_steps = 15
+  elif arg not in (None, "small"):
+    raise ValueError(f"configs/word2vec_skipgram.py takes no argument, 'small' or 'quick', got {arg!r}")
+  return c
