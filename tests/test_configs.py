@@ -26,6 +26,9 @@ CONFIGS = {
                      "vgg16", "alexnet", "googlenet"],
     "bbc_bow": ["binary", "count", "tfidf", "tfidf,quick"],
     "bbc_char_cnn": [None, "quick", "zhang_small"],
+    "char_lm": [None, "gru", "rnn", "quick", "rnn,quick"],
+    "pixel_sequence": ["mnist5k", "mnist5k,permuted", "digits", "digits,permuted,quick", "fashion_mnist",
+                       "fashion_mnist,permuted"],
     "word2vec_skipgram": [None, "small", "quick"],
     "word2vec_cbow": [None, "small", "quick"],
 }
@@ -61,7 +64,8 @@ def test_config_builds_its_model_on_its_own_inputs(name, arg, data_dir):
   ds = config.dataset
   offline = ds.name.partition("/")[0] in data.OFFLINE
   with tfds.testing.mock_data(num_examples=4) if not offline else contextlib.nullcontext():
-    source = (data.data_source(ds.name, ds.train_split, data_dir) if offline else
+    ds.data_dir = data_dir if offline else ds.data_dir
+    source = (data.examples(ds, ds.train_split) if offline else
               tfds.data_source(ds.name, split=ds.train_split, builder_kwargs={"file_format": "array_record"}))
     example = pipeline.example_batch(source, preprocess_spec=ds.preprocess, input_key=ds.input_key,
                                      label_key=ds.label_key)
@@ -70,7 +74,7 @@ def test_config_builds_its_model_on_its_own_inputs(name, arg, data_dir):
   fields = {k: v for k, v in config.model.items() if k != "name"}
   model = models.create(config.model.name, num_classes=10, dtype=jnp.dtype(config.dtype), **fields)
   logits = jax.eval_shape(lambda: model.init_with_output(jax.random.PRNGKey(0), jnp.asarray(example["inputs"]))[0])
-  assert logits.shape == (1, 10)
+  assert logits.shape == ((1, ds.seq_len, 10) if ds.get("seq_len") else (1, 10))  # A language model: every step.
 
 
 def test_bad_config_argument_is_refused():

@@ -54,3 +54,16 @@ def test_text_classification(tmp_path, data_dir):
   assert "TF-IDF + logistic regression" in markdown
   assert os.path.getsize(tmp_path / "accuracy.png") > 10_000
   assert os.path.exists(tmp_path / "runs" / "char_cnn" / "status.json")
+
+
+def test_long_range(tmp_path):
+  results, markdown = _run_experiment("long_range", tmp_path)
+  rows = results["tables"]["test error"]
+  assert [(r["cell"], r["length"]) for r in rows] == [(c, n) for n in (5, 20) for c in ("rnn", "gru", "lstm")]
+  assert all(r["test_mse"] > 0 and r["seconds"] > 0 for r in rows)
+  gradients = results["tables"]["gradient by lag"]
+  assert len(gradients) == 2 * len(rows) and all(g["lag_0"] > 0 for g in gradients)
+  assert len(results["gradient_by_lag"]["lstm/20"]["gradient_initial"]) == 20
+  assert "## gradient by lag" in markdown
+  for figure in ("mse_by_length.png", "gradient_by_lag.png"):
+    assert os.path.getsize(tmp_path / figure) > 10_000

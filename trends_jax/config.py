@@ -92,6 +92,8 @@ def validate(config: ml_collections.ConfigDict, num_devices: int, num_processes:
   _require(config.optimizer.learning_rate > 0,
            f"optimizer.learning_rate must be > 0, got {config.optimizer.learning_rate}")
   _require(bool(config.dataset.name), "dataset.name is empty; set it, e.g. --config.dataset.name=mnist5k")
+  _require(config.dataset.get("seq_len", 0) >= 0,
+           f"dataset.seq_len must be > 0 for a language model (0: not one), got {config.dataset.get('seq_len')}")
 
 
 def num_train_steps(config: ml_collections.ConfigDict, num_train_examples: int) -> int:

@@ -29,6 +29,20 @@ def softmax_cross_entropy(outputs, batch, label_smoothing: float = 0.0):
           "accuracy": (jnp.argmax(logits, -1) == labels).astype(jnp.float32)}
 
 
+@LOSSES.register("sequence_xent")
+def sequence_cross_entropy(outputs, batch):
+  """Cross-entropy at every step of (B, T, V) logits against (B, T) next ids, averaged over T.
+
+  Also bits per character (the loss in nats / ln 2) and next-character accuracy. Every sequence has
+  the same length, so the mean over examples is the mean over all characters.
+  """
+  logits = outputs.astype(jnp.float32)
+  labels = batch["label"]
+  loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean(axis=-1)
+  return {"loss": loss, "bits_per_char": loss / jnp.log(2.0),
+          "accuracy": (jnp.argmax(logits, -1) == labels).astype(jnp.float32).mean(axis=-1)}
+
+
 @LOSSES.register("mse")
 def mean_squared_error(outputs, batch):
   predictions = outputs.astype(jnp.float32).reshape(batch["label"].shape)

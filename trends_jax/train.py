@@ -59,17 +59,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
 
   # --- Data ---
   ds = config.dataset
-  train_source = data.data_source(ds.name, ds.train_split, ds.data_dir)
-  eval_sources = {"eval": data.data_source(ds.name, ds.eval_split, ds.data_dir)}
+  train_source = data.examples(ds, ds.train_split)
+  eval_sources = {"eval": data.examples(ds, ds.eval_split)}
   if ds.get("train_eval_split"):
-    eval_sources["train_eval"] = data.data_source(ds.name, ds.train_eval_split, ds.data_dir)
+    eval_sources["train_eval"] = data.examples(ds, ds.train_eval_split)
   num_steps = config_lib.num_train_steps(config, len(train_source))
   input_kwargs = dict(preprocess_spec=ds.preprocess, input_key=ds.input_key, label_key=ds.label_key)
   example = pipeline.example_batch(train_source, **input_kwargs)
   preprocess.parse(ds.eval_preprocess)  # A bad evaluation spec fails now, not at the first eval.
 
   # --- Model, loss and optimizer ---
-  num_classes = data.num_classes(ds.name, ds.data_dir, ds.label_key)
+  num_classes = data.num_outputs(ds)
   model = strategy.adapt_model(models.create(config.model.name, **_model_kwargs(config, num_classes)))
   loss_kwargs = {k: v for k, v in config.loss.items() if k != "name"}
   loss_fn = losses.create(config.loss.name, **loss_kwargs)

@@ -10,7 +10,7 @@ import os
 
 import tensorflow_datasets as tfds
 
-from trends_jax.data import digits, fashion_mnist, mnist5k, text_corpora
+from trends_jax.data import digits, fashion_mnist, language_model, mnist5k, text_corpora
 from trends_jax.errors import UserError
 
 # Project builders whose sources ship in installed packages: preparing them needs no network,
@@ -82,3 +82,18 @@ def data_source(name: str, split: str, data_dir: str | None = None):
 
 def num_classes(name: str, data_dir: str | None = None, label_key: str = "label") -> int:
   return builder(name, data_dir).info.features[label_key].num_classes
+
+
+def examples(ds, split: str):
+  """What a trainer reads from `split` of config.dataset `ds`: the dataset's examples or, for a
+  language model (`ds.seq_len > 0`), windows of character ids over its text (`language_model`)."""
+  if ds.get("seq_len", 0) > 0:
+    return language_model.windows(ds, split)
+  return data_source(ds.name, split, ds.data_dir)
+
+
+def num_outputs(ds) -> int:
+  """The model's `num_classes`: the label's classes, or a language model's vocabulary size."""
+  if ds.get("seq_len", 0) > 0:
+    return len(language_model.vocabulary(ds))
+  return num_classes(ds.name, ds.data_dir, ds.label_key)

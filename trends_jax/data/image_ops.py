@@ -13,6 +13,7 @@ import numpy as np
 import PIL.Image
 
 from trends_jax.data.preprocess import OPS, register_random
+from trends_jax.errors import UserError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -139,7 +140,8 @@ def _pixel_sequence(example, key, permutation):
   sequence = image.reshape(-1, image.shape[-1])
   if permutation is not None:
     if len(permutation) != len(sequence):
-      raise ValueError(f"pixel permutation of length {len(permutation)} for {len(sequence)} pixels")
+      raise UserError(f"pixel_sequence({len(permutation)}, permutation_seed=…) permutes {len(permutation)} "
+                      f"pixels but the images have {len(sequence)}; write pixel_sequence({len(sequence)}, …)")
     sequence = sequence[permutation]
   return {**example, key: sequence}
 

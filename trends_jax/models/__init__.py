@@ -40,4 +40,4 @@ def create(name: str, **kwargs) -> nn.Module:
 
 
 # Importing the families fills the registry.
-from trends_jax.models import alexnet, char_cnn, cnn, googlenet, mlp, resnet, vgg  # noqa: E402,F401
+from trends_jax.models import alexnet, char_cnn, cnn, googlenet, mlp, recurrent, resnet, vgg  # noqa: E402,F401
