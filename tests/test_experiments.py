@@ -67,3 +67,14 @@ def test_long_range(tmp_path):
   assert "## gradient by lag" in markdown
   for figure in ("mse_by_length.png", "gradient_by_lag.png"):
     assert os.path.getsize(tmp_path / figure) > 10_000
+
+
+def test_bench_lstm(tmp_path):
+  results, markdown = _run_experiment("bench_lstm", tmp_path, "--torch_threads=1")
+  rows = {r["contender"]: r for r in results["tables"]["step time"]}
+  assert {"jax_fused", "jax_fused_unroll4", "flax_OptimizedLSTMCell", "flax_LSTMCell"} <= set(rows)
+  assert all(r["seconds_per_step"] > 0 for r in rows.values())
+  if "torch_nn.LSTM" in rows:  # PyTorch is an optional extra.
+    assert rows["torch_nn.LSTM"]["ratio_to_torch"] == 1.0
+  assert results["hidden"] == 16 and "## step time" in markdown
+  assert os.path.getsize(tmp_path / "step_times.png") > 10_000

@@ -1,0 +1,173 @@
+r"""LSTM training-step time: this project's JAX LSTM against flax's cells and PyTorch's nn.LSTM.
+
+    python experiments/bench_lstm.py --workdir=runs/bench_lstm [--quick] [--batch=64 --length=100 --hidden=256]
+
+One step is the forward pass over a (batch, length, features) sequence through `layers` LSTM
+layers, a squared-error loss on every output, and the backward pass to every weight (no optimizer
+update). Contenders, each timed the same way (median of `--reps` steps after warm-up and
+compilation; PyTorch on `--torch_threads`, by default one per core): `jax_fused` (`trends_jax.models.recurrent.RecurrentStack`, the
+fused `LSTMCell` under `nn.RNN`, jit-compiled), the same with `--unroll` steps per scan iteration,
+flax's `nn.OptimizedLSTMCell` and `nn.LSTMCell` under `nn.RNN`, and PyTorch's `nn.LSTM` (eager,
+oneDNN kernels) if torch is installed (`pip install 'trends_jax[bench]'`). Prints a table and
+writes results.json (seconds per step, and each contender's time / PyTorch's as `ratio_to_torch`),
+results.md and step_times.png. `--quick`: a tiny size and few repetitions, for tests.
+"""
+
+import os
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import flax.linen as nn  # noqa: E402
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import matplotlib  # noqa: E402
+import numpy as np  # noqa: E402
+from absl import flags  # noqa: E402
+
+from experiments import launch  # noqa: E402
+from trends_jax import report  # noqa: E402
+from trends_jax.models import recurrent  # noqa: E402
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("workdir", None, "Where results and the figure go.")
+flags.mark_flag_as_required("workdir")
+flags.DEFINE_bool("quick", False, "A tiny size and few repetitions (for tests).")
+flags.DEFINE_integer("batch", 64, "Sequences per step.")
+flags.DEFINE_integer("length", 100, "Time steps per sequence.")
+flags.DEFINE_integer("features", 256, "Input features per time step.")
+flags.DEFINE_integer("hidden", 256, "LSTM units per layer.")
+flags.DEFINE_integer("layers", 1, "Stacked LSTM layers.")
+flags.DEFINE_integer("unroll", 4, "Time steps per scan iteration for the jax_fused_unrolled contender.")
+flags.DEFINE_integer("reps", 20, "Timed steps per contender (after warm-up).")
+flags.DEFINE_integer("torch_threads", 0, "PyTorch's intra-op threads; 0: one per CPU core. On a busy "
+                     "machine 1 avoids threads spinning on each other (10-100x slower small steps).")
+
+QUICK = {"batch": 4, "length": 8, "features": 8, "hidden": 16, "layers": 1, "reps": 3}
+
+
+class _FlaxStack(nn.Module):
+  """flax's own cell under nn.RNN, layer after layer: the reference for our fused cell."""
+  cell: type
+  hidden: int
+  layers: int
+
+  @nn.compact
+  def __call__(self, x):
+    for _ in range(self.layers):
+      x = nn.RNN(self.cell(self.hidden, parent=None))(x)
+    return x
+
+
+def _median_seconds(run_step, reps: int) -> float:
+  run_step()  # Compilation (JAX) or first-call allocation (PyTorch).
+  run_step()
+  times = []
+  for _ in range(reps):
+    start = time.perf_counter()
+    run_step()
+    times.append(time.perf_counter() - start)
+  return statistics.median(times)
+
+
+def time_jax(module: nn.Module, size: dict) -> float:
+  rng = np.random.default_rng(0)
+  x = jnp.asarray(rng.normal(size=(size["batch"], size["length"], size["features"])), jnp.float32)
+  params = module.init(jax.random.PRNGKey(0), x)["params"]
+
+  def loss(params):
+    outputs = module.apply({"params": params}, x)
+    outputs = outputs[1] if isinstance(outputs, tuple) else outputs  # RecurrentStack: (carries, outputs).
+    return jnp.mean(jnp.square(outputs))
+
+  grad = jax.jit(jax.grad(loss))
+  return _median_seconds(lambda: jax.block_until_ready(grad(params)), size["reps"])
+
+
+def time_torch(size: dict) -> float:
+  import torch
+  torch.manual_seed(0)
+  torch.set_num_threads(size["torch_threads"] or os.cpu_count() or 1)
+  lstm = torch.nn.LSTM(size["features"], size["hidden"], num_layers=size["layers"], batch_first=True)
+  x = torch.randn(size["batch"], size["length"], size["features"])
+
+  def step():
+    lstm.zero_grad(set_to_none=True)
+    outputs, _ = lstm(x)
+    outputs.square().mean().backward()
+
+  return _median_seconds(step, size["reps"])
+
+
+def contenders(size: dict) -> dict:
+  """Name → function returning seconds per step; PyTorch only where it is installed."""
+  stack = lambda **kw: recurrent.RecurrentStack("lstm", size["hidden"], size["layers"], **kw)  # noqa: E731
+  timed = {
+      "jax_fused": lambda: time_jax(stack(), size),
+      f"jax_fused_unroll{size['unroll']}": lambda: time_jax(stack(unroll=size["unroll"]), size),
+      "flax_OptimizedLSTMCell": lambda: time_jax(_FlaxStack(nn.OptimizedLSTMCell, size["hidden"], size["layers"]), size),
+      "flax_LSTMCell": lambda: time_jax(_FlaxStack(nn.LSTMCell, size["hidden"], size["layers"]), size),
+  }
+  try:
+    import torch  # noqa: F401
+    timed["torch_nn.LSTM"] = lambda: time_torch(size)
+  except ImportError:
+    print("PyTorch is not installed (pip install 'trends_jax[bench]'): timing JAX only.", flush=True)
+  return timed
+
+
+def plot(rows: list[dict], size: dict, path: str) -> None:
+  fig, ax = plt.subplots(figsize=(7.5, 3.8))
+  bars = ax.barh([r["contender"] for r in rows], [r["seconds_per_step"] * 1000 for r in rows])
+  ax.bar_label(bars, fmt="%.1f ms", fontsize=8)
+  ax.invert_yaxis()
+  ax.set_xlabel("milliseconds per training step (forward + backward)")
+  ax.set_title(f"LSTM, batch {size['batch']}, length {size['length']}, {size['features']}→{size['hidden']}"
+               f" × {size['layers']} layer(s), {jax.devices()[0].platform}")
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+
+
+def main(argv):
+  del argv
+  size = {"batch": FLAGS.batch, "length": FLAGS.length, "features": FLAGS.features, "hidden": FLAGS.hidden,
+          "layers": FLAGS.layers, "unroll": FLAGS.unroll, "reps": FLAGS.reps, "torch_threads": FLAGS.torch_threads}
+  if FLAGS.quick:
+    size.update(QUICK)
+  bad = [k for k, v in size.items() if v < (0 if k == "torch_threads" else 1)]
+  if bad:
+    launch.fail(f"--{bad[0]} must be >= 1, got {size[bad[0]]}")
+  rows = []
+  for name, run in contenders(size).items():
+    seconds = run()
+    rows.append({"contender": name, "seconds_per_step": seconds,
+                 "sequences_per_sec": size["batch"] / seconds})
+    print(f"{name:28s} {seconds * 1000:9.2f} ms/step", flush=True)
+  torch_seconds = next((r["seconds_per_step"] for r in rows if r["contender"].startswith("torch")), None)
+  for r in rows:
+    r["ratio_to_torch"] = r["seconds_per_step"] / torch_seconds if torch_seconds else float("nan")
+
+  os.makedirs(FLAGS.workdir, exist_ok=True)
+  plot(rows, size, os.path.join(FLAGS.workdir, "step_times.png"))
+  setup = {**size, "platform": jax.devices()[0].platform, "cpu_count": os.cpu_count(),
+           "jax": jax.__version__}
+  try:
+    import torch
+    setup["torch"] = torch.__version__
+  except ImportError:
+    pass
+  notes = ("One training step: forward over the sequence, squared-error loss on every output, backward "
+           "to every weight; median of the timed steps after warm-up. ratio_to_torch > 1: slower than "
+           "PyTorch's nn.LSTM.")
+  report.write(FLAGS.workdir, "LSTM step time: JAX against PyTorch", setup, {"step time": rows}, notes)
+  print(open(os.path.join(FLAGS.workdir, "results.md")).read())
+
+
+if __name__ == "__main__":
+  launch.run(main)
