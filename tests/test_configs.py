@@ -53,10 +53,12 @@ def test_config_builds_its_model_on_its_own_inputs(name, arg, data_dir):
     train_word2vec.validate(config, num_devices=1)
     fields = {k: config.model[k] for k in train_word2vec.MODEL_FIELDS}
     model = word2vec.Word2Vec(vocab_size=50, architecture=config.model.name, **fields)
-    words, valid = jnp.zeros((2, config.dataset.row_length), jnp.int32), jnp.ones((2, config.dataset.row_length, 2 * config.model.window), bool)
+    length, window = config.dataset.row_length, config.model.window
+    words, valid = jnp.zeros((2, length), jnp.int32), jnp.ones((2, length, 2 * window), bool)
+    negatives = model.sample_negatives(jax.random.PRNGKey(0), jnp.linspace(0.02, 1, 50), words.shape, window)
     params = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), method=lambda m: m.vectors()))["params"]
-    loss, pairs = jax.eval_shape(lambda: model.apply({"params": jax.tree.map(jnp.zeros_like, params)}, words, valid,
-                                                     jnp.linspace(0.02, 1, 50), rngs={"negatives": jax.random.PRNGKey(0)}))
+    loss, pairs = jax.eval_shape(lambda: model.apply(
+        {"params": jax.tree.map(jnp.zeros_like, params)}, words, valid, negatives))
     assert loss.shape == pairs.shape == ()
     return
   config_lib.validate(config, num_devices=8)

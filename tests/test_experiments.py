@@ -56,6 +56,28 @@ def test_text_classification(tmp_path, data_dir):
   assert os.path.exists(tmp_path / "runs" / "char_cnn" / "status.json")
 
 
+def test_word_analogies(tmp_path, data_dir):
+  results, markdown = _run_experiment("word_analogies", tmp_path, f"--data_dir={data_dir}")
+  pictures = {r["picture"]: r for r in results["tables"]["pictures"]}
+  assert set(pictures) == {"male_female", "verb_tense", "country_capital"}
+  for name, row in pictures.items():
+    if row["pairs_shown"] >= 2:
+      assert os.path.getsize(tmp_path / f"{name}.png") > 10_000
+  assert all(q["top3"].count(",") == 2 for q in results["tables"]["queries"])
+  assert os.path.exists(tmp_path / "run" / "vectors.bin") and "## queries" in markdown
+
+
+def test_bench_word2vec(tmp_path, data_dir):
+  results, markdown = _run_experiment("bench_word2vec", tmp_path, f"--data_dir={data_dir}", "--variants=pool,per_pair")
+  rows = results["tables"]["comparison"]
+  assert [(r["architecture"], r["engine"].split()[0], r["variant"]) for r in rows] == [
+      ("skipgram", "gensim", ""), ("skipgram", "trends_jax", "pool"), ("skipgram", "trends_jax", "per_pair"),
+      ("cbow", "gensim", ""), ("cbow", "trends_jax", "")]
+  for r in rows:
+    assert r["words_per_sec"] > 0 and 0 <= r["analogy_accuracy"] <= 1 and 0.3 < r["analogy_coverage"] < 0.4
+  assert os.path.getsize(tmp_path / "comparison.png") > 10_000
+
+
 def test_long_range(tmp_path):
   results, markdown = _run_experiment("long_range", tmp_path)
   rows = results["tables"]["test error"]

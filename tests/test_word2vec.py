@@ -100,7 +100,7 @@ def test_skipgram_negative_sampling_loss_by_hand(tiny_tables):
   valid = jnp.array([[[0, 0, 1, 1], [0, 1, 1, 1], [1, 1, 1, 0], [0, 0, 0, 0]]], bool)  # window 2
   negatives = jnp.array(np.random.default_rng(1).integers(0, 6, (1, 4, 4, 3)))  # 3 per pair
   model = word2vec.Word2Vec(6, 3, negatives=3)
-  loss, pairs = model.apply({"params": {"input": inputs, "output": outputs}}, words, valid, negatives)
+  loss, pairs = model.apply({"params": {"input": inputs, "output": outputs}}, words, valid, word2vec.Negatives(negatives))
   assert pairs == valid.sum()
   w, expected = np.asarray(words[0]), 0.0
   for centre, context in _pairs_of(np.asarray(valid[0]), 2):
@@ -111,14 +111,30 @@ def test_skipgram_negative_sampling_loss_by_hand(tiny_tables):
   assert float(loss) == pytest.approx(expected, rel=1e-5)
 
 
-def test_shared_negatives_weigh_each_pair_k_over_s(tiny_tables):
+def test_a_negative_pool_scores_each_pair_against_the_words_it_picked(tiny_tables):
   inputs, outputs = tiny_tables
   words = jnp.array([[2, 4, 1]])
   valid = jnp.array([[[0, 1], [1, 1], [1, 0]]], bool)  # window 1: 4 pairs.
+  pool = jnp.array([[5, 0, 3, 3]])
+  pick = jnp.array(np.random.default_rng(2).integers(0, 4, (1, 3, 2, 5)))
   variables = {"params": {"input": inputs, "output": outputs}}
-  per_pair, _ = word2vec.Word2Vec(6, 3).apply(variables, words, valid, jnp.full((1, 3, 2, 5), 3))
-  shared, _ = word2vec.Word2Vec(6, 3, shared_negatives=2).apply(variables, words, valid, jnp.full((1, 3, 2), 3))
-  assert float(shared) == pytest.approx(float(per_pair), rel=1e-6)
+  per_pair, _ = word2vec.Word2Vec(6, 3).apply(variables, words, valid, word2vec.Negatives(pool[0][pick]))
+  pooled, _ = word2vec.Word2Vec(6, 3, negative_pool=4).apply(variables, words, valid, word2vec.Negatives(pool, pick))
+  assert float(pooled) == pytest.approx(float(per_pair), rel=1e-6)
+
+
+def test_pooled_negatives_are_noise_distributed_and_independent_per_pair():
+  model = word2vec.Word2Vec(4, 2, negatives=3, negative_pool=8)
+  noise = np.array([0.5, 0.3, 0.15, 0.05], np.float32)
+  counts, same = np.zeros(4), 0
+  for seed in range(300):
+    negatives = model.sample_negatives(jax.random.PRNGKey(seed), jnp.cumsum(noise), (2, 10), window=2)
+    assert negatives.ids.shape == (2, 8) and negatives.pick.shape == (2, 10, 4, 3)
+    ids = np.asarray(negatives.ids)[np.arange(2)[:, None, None, None], np.asarray(negatives.pick)]
+    counts += np.bincount(ids.ravel(), minlength=4)
+    same += (negatives.pick[:, :, 0] == negatives.pick[:, :, 1]).mean()
+  np.testing.assert_allclose(counts / counts.sum(), noise, atol=0.01)
+  assert same / 300 == pytest.approx(1 / 8, abs=0.02)  # Pairs pick independently from the pool.
 
 
 def test_cbow_predicts_the_centre_from_the_context_mean_and_passes_the_full_gradient(tiny_tables):
@@ -130,7 +146,7 @@ def test_cbow_predicts_the_centre_from_the_context_mean_and_passes_the_full_grad
   model = word2vec.Word2Vec(6, 3, architecture="cbow", negatives=2)
 
   def loss(table):
-    return model.apply({"params": {"input": table, "output": outputs}}, words, valid, negatives)[0]
+    return model.apply({"params": {"input": table, "output": outputs}}, words, valid, word2vec.Negatives(negatives))[0]
 
   expected = 0.0
   for i, context in enumerate([[4], [2, 1], [4]]):
@@ -243,14 +259,28 @@ def test_eight_devices_train_like_one(tmp_path, text_file):
   np.testing.assert_allclose(_vectors(tmp_path / "one").vectors, _vectors(tmp_path / "eight").vectors, atol=2e-5)
 
 
-@pytest.mark.parametrize("architecture, shared", [("skipgram", 0), ("skipgram", 4), ("cbow", 0)])
-def test_sgd_on_gathered_rows_equals_dense_sgd(tmp_path, text_file, architecture, shared):
-  overrides = {"model.name": architecture, "model.shared_negatives": shared, "dataset.sample": 1e-2}
-  sparse = train_word2vec.train_and_evaluate(_config(text_file, **overrides), str(tmp_path / "sparse"), jax.devices()[:1])
+@pytest.mark.parametrize("architecture, pool", [("skipgram", 0), ("skipgram", 16), ("cbow", 0), ("cbow", 16)])
+def test_sgd_on_gathered_rows_equals_dense_sgd(tmp_path, text_file, architecture, pool):
+  overrides = {"model.name": architecture, "model.negative_pool": pool, "dataset.sample": 1e-2}
+  sparse = train_word2vec.train_and_evaluate(_config(text_file, max_row_repeats=0, **overrides), str(tmp_path / "sparse"),
+                                             jax.devices()[:1])
   dense = train_word2vec.train_and_evaluate(_config(text_file, sparse_updates=False, **overrides),
                                             str(tmp_path / "dense"), jax.devices()[:1])
   assert sparse["state"] == dense["state"] == "done"
   np.testing.assert_allclose(_vectors(tmp_path / "sparse").vectors, _vectors(tmp_path / "dense").vectors, atol=1e-5)
+
+
+def test_rows_read_more_than_max_repeats_move_by_at_most_that_many_mean_gradients():
+  params = {"input": jnp.zeros((4, 2)), "output": jnp.zeros((4, 2))}
+  words = jnp.array([[0, 0, 0, 0, 1, 2]])  # Word 0 read 4 times, 1 and 2 once.
+  grads = word2vec.Rows(jnp.ones((1, 6, 2)), jnp.ones((1, 6, 2)), jnp.ones((1, 3, 2)))
+  negatives = word2vec.Negatives(jnp.array([[0, 3, 3]]))
+  summed = word2vec.sgd_on_rows(params, words, negatives, grads, 0.5)
+  capped = word2vec.sgd_on_rows(params, words, negatives, grads, 0.5, max_repeats=2)
+  np.testing.assert_allclose(summed["input"][:, 0], [-2.0, -0.5, -0.5, 0.0])
+  np.testing.assert_allclose(capped["input"][:, 0], [-1.0, -0.5, -0.5, 0.0])  # 4 reads → 2 × mean.
+  np.testing.assert_allclose(summed["output"][:, 0], [-2.5, -0.5, -0.5, -1.0])  # Words and negatives add up.
+  np.testing.assert_allclose(capped["output"][:, 0], [-1.0, -0.5, -0.5, -1.0])
 
 
 @pytest.mark.parametrize("contents, overrides, message", [

@@ -31,7 +31,7 @@ from trends_jax.models import word2vec
 from trends_jax.preemption import PreemptionGuard
 from trends_jax.workdir import Workdir
 
-MODEL_FIELDS = ("dim", "output", "negatives", "shared_negatives", "cbow_mean")
+MODEL_FIELDS = ("dim", "output", "negatives", "negative_pool", "cbow_mean")
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -51,11 +51,15 @@ def base_config() -> ml_collections.ConfigDict:
   # SGD on the rows a step reads, as word2vec.c (needs optimizer sgd and negative sampling);
   # False: dense gradients of both tables through any optax optimizer.
   c.sparse_updates = True
+  # With sparse updates, a row read n > max_row_repeats times in a step moves by at most
+  # max_row_repeats × its mean gradient: the plain sum diverges at word2vec.c's rates on large
+  # corpora (see word2vec.sgd_on_rows). 0: the plain sum.
+  c.max_row_repeats = 16
 
   c.model = ml_collections.ConfigDict({
       "name": "skipgram",  # or 'cbow'
       "dim": 100, "window": 5, "output": "negative_sampling", "negatives": 5,
-      "shared_negatives": 0, "cbow_mean": True})
+      "negative_pool": 0, "cbow_mean": True})
   c.optimizer = ml_collections.ConfigDict({
       # word2vec.c: plain SGD, the rate decaying linearly to 1e-4 of its start over training.
       "name": "sgd", "learning_rate": 0.025, "schedule": "linear", "end_learning_rate": 2.5e-6,
@@ -84,6 +88,11 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
                        ("dataset.min_count", ds.min_count), ("batch_size", config.batch_size)):
     if value < 1:
       raise UserError(f"{field} must be >= 1, got {value}")
+  if config.max_row_repeats < 0:
+    raise UserError(f"max_row_repeats must be >= 0 (0: plain sums), got {config.max_row_repeats}")
+  if m.negative_pool < 0:
+    raise UserError(f"model.negative_pool must be >= 0 (0: negatives straight from the noise distribution), "
+                    f"got {m.negative_pool}")
   if m.output == "negative_sampling" and m.negatives < 1:
     raise UserError(f"model.negatives must be >= 1 with negative sampling, got {m.negatives}; "
                     "or use --config.model.output=softmax")
@@ -141,26 +150,25 @@ def evaluate(words: list[str], vectors: np.ndarray, eval_config) -> tuple[dict, 
 
 
 def make_train_step(model, learning_rate_fn, window: int, rows: int, row_length: int, row_sharding,
-                    sparse_updates: bool):
+                    sparse_updates: bool, max_repeats: int = 0):
   def train_step(state, stream, start, keep_probability, noise_cdf):
     block = jax.lax.dynamic_slice(stream, (start,), (rows * row_length,)).reshape(rows, row_length)
     if row_sharding.num_devices > 1:  # On one device the constraint costs ~0.1 s a step on CPU.
       block = jax.lax.with_sharding_constraint(block, row_sharding)
     window_key, negatives_key = jax.random.split(jax.random.fold_in(state.rng, state.step))
     words, valid = word_windows.sample_windows(window_key, block, keep_probability, window)
-    negatives_shape = model.negatives_shape(words.shape, window)
-    negative_ids = (None if negatives_shape is None else
-                    word_windows.sample_negatives(negatives_key, noise_cdf, negatives_shape))
+    negatives = model.sample_negatives(negatives_key, noise_cdf, words.shape, window)
 
     if sparse_updates:  # word2vec.c's SGD: gradients of the gathered rows, applied to them only.
-      gathered = word2vec.gather(state.params, words, negative_ids)
+      gathered = word2vec.gather(state.params, words, negatives)
       (total, pairs), grads = jax.value_and_grad(
-          lambda r: model.loss_on_rows(r, words, valid), has_aux=True)(gathered)
-      params = word2vec.sgd_on_rows(state.params, words, negative_ids, grads, learning_rate_fn(state.step))
+          lambda r: model.loss_on_rows(r, words, valid, negatives), has_aux=True)(gathered)
+      params = word2vec.sgd_on_rows(state.params, words, negatives, grads, learning_rate_fn(state.step),
+                                    max_repeats)
       new_state = state.replace(step=state.step + 1, params=params)
     else:  # Dense gradients of the whole tables, through any optax optimizer.
       (total, pairs), grads = jax.value_and_grad(
-          lambda p: model.apply({"params": p}, words, valid, negative_ids), has_aux=True)(state.params)
+          lambda p: model.apply({"params": p}, words, valid, negatives), has_aux=True)(state.params)
       new_state = state.apply_gradients(grads=grads)
     metrics = {"loss": total / jnp.maximum(pairs, 1), "pairs": pairs,
                "grad_norm": jnp.sqrt(sum(jnp.sum(g * g) for g in jax.tree.leaves(grads))),
@@ -235,7 +243,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
   rows = config.batch_size // ds.row_length
   train_step = jax.jit(
       make_train_step(model, learning_rate_fn, m.window, rows, ds.row_length, strategy.batch_sharding,
-                      config.sparse_updates),
+                      config.sparse_updates, config.max_row_repeats),
       donate_argnums=0)
   writer = MetricWriter(run.metrics_path, run.tensorboard_dir, enabled=lead)
   if lead:

@@ -108,6 +108,16 @@ class WordVectors:
     best = best[np.argsort(-similarities[best], kind="stable")]
     return [(self.words[j], float(similarities[j])) for j in best]
 
+  def analogy(self, a: str, b: str, c: str, k: int = 5) -> list[tuple[str, float]]:
+    """a is to b as c is to ?: the `k` words nearest to b - a + c (3CosAdd on unit vectors),
+    the three question words excluded, best first."""
+    rows = [self._index_of(w) for w in (a, b, c)]
+    target = self.unit_vectors[rows[1]] - self.unit_vectors[rows[0]] + self.unit_vectors[rows[2]]
+    similarities = self.unit_vectors @ (target / np.linalg.norm(target))
+    similarities[rows] = -np.inf
+    best = np.argsort(-similarities, kind="stable")[:k]
+    return [(self.words[j], float(similarities[j])) for j in best]
+
   # ---- evaluations --------------------------------------------------------------------------
 
   def _restricted_vocabulary(self, restrict_vocab: int, case_insensitive: bool):

@@ -10,9 +10,11 @@ optimizer) or take gradients of the rows and apply SGD to those rows only, as wo
 - CBOW: the mean (or sum) of the context input vectors predicts the centre word. As in
   word2vec.c, each context vector receives the full gradient of the hidden vector, also when
   the forward pass takes the mean.
-- negative sampling: -log σ(h·u_target) - Σ_k log σ(-h·u_k) with k negatives from the noise
-  distribution, fresh for every pair (word2vec.c), or `shared_negatives` S per centre used by all
-  its pairs with weight K/S (the same expected gradient, far fewer rows to gather).
+- negative sampling: -log σ(h·u_target) - Σ_k log σ(-h·u_k), K negatives per pair. They are
+  drawn from the noise distribution either straight (word2vec.c: K·2·window rows gathered per
+  centre) or, with `negative_pool` P > 0, by picking K of P noise words drawn per row: each
+  pair still gets its own K draws, distributed as the noise, but the scores come from one
+  (L × P) matrix product and only P rows are gathered per row.
 - softmax: -log softmax(h·U)[target] over the whole vocabulary (small vocabularies only).
 
 Inputs come from `trends_jax.data.word_windows.sample_windows`: `words` (rows, L), the kept words
@@ -26,6 +28,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from trends_jax.data import word_windows
 from trends_jax.registry import Registry
 
 ARCHITECTURES = Registry("word2vec architecture", "model.name")
@@ -48,20 +51,45 @@ class Rows(NamedTuple):
   """The table rows one step reads."""
   input: jax.Array  # (rows, L, dim): input vectors of the row's words.
   output: jax.Array  # (rows, L, dim): output vectors of the row's words.
-  negatives: jax.Array | None  # (…, dim): output vectors of the sampled negatives.
+  negatives: jax.Array | None  # Output vectors of the negatives: (rows, L, T, K, dim) or the pool's (rows, P, dim).
 
 
-def gather(params: dict, words, negative_ids) -> Rows:
+class Negatives(NamedTuple):
+  ids: jax.Array  # Word ids: (rows, L, T, K) per pair, or (rows, P) the pool.
+  pick: jax.Array | None = None  # With a pool: (rows, L, T, K) positions in it.
+
+
+def gather(params: dict, words, negatives: Negatives | None) -> Rows:
   return Rows(params["input"][words], params["output"][words],
-              None if negative_ids is None else params["output"][negative_ids])
+              None if negatives is None else params["output"][negatives.ids])
 
 
-def sgd_on_rows(params: dict, words, negative_ids, row_grads: Rows, learning_rate) -> dict:
-  """params - learning_rate · gradient, touching only the gathered rows (repeated rows add up)."""
-  output = params["output"].at[words].add(-learning_rate * row_grads.output)
-  if negative_ids is not None:
-    output = output.at[negative_ids].add(-learning_rate * row_grads.negatives)
-  return {"input": params["input"].at[words].add(-learning_rate * row_grads.input), "output": output}
+def sgd_on_rows(params: dict, words, negatives: Negatives | None, row_grads: Rows, learning_rate,
+                max_repeats: int = 0) -> dict:
+  """params - learning_rate · gradient, touching only the gathered rows.
+
+  A row read n times in a step gets the sum of its n gradients, all taken at the same old
+  value: where word2vec.c's one-pair-at-a-time SGD would see each update before the next, a
+  frequent word's summed step overshoots, and at word2vec's rates on a large corpus training
+  diverges. `max_repeats` = c > 0 scales a row read n > c times by c/n: at most c times its mean
+  gradient (rows read up to c times keep the exact sum).
+  """
+  dim = row_grads.output.shape[-1]
+  tables = {"input": (words.reshape(-1), row_grads.input.reshape(-1, dim)),
+            "output": (words.reshape(-1), row_grads.output.reshape(-1, dim))}
+  if negatives is not None:
+    # One scatter per table: two in a row made XLA copy the whole table (2× slower at 55k words).
+    ids, grads = tables["output"]
+    tables["output"] = (jnp.concatenate([ids, negatives.ids.reshape(-1)]),
+                        jnp.concatenate([grads, row_grads.negatives.reshape(-1, dim)]))
+  updated = {}
+  for name, (ids, grads) in tables.items():
+    scale = jnp.full(ids.shape, -learning_rate, grads.dtype)
+    if max_repeats:
+      repeats = jnp.zeros(params[name].shape[0], grads.dtype).at[ids].add(1.0)
+      scale = scale * jnp.minimum(1.0, max_repeats / repeats[ids])
+    updated[name] = params[name].at[ids].add(scale[:, None] * grads)
+  return updated
 
 
 class Pairs(NamedTuple):
@@ -93,26 +121,26 @@ def cbow(rows: Rows, words, valid, cbow_mean) -> Pairs:
 
 
 @OUTPUTS.register("negative_sampling")
-def negative_sampling(pairs: Pairs, negative_vectors, negatives_per_pair: int, output_table=None):
-  """negative_vectors: (rows, L, T, K, dim) fresh for every pair, or (rows, L, S, dim) per centre."""
+def negative_sampling(pairs: Pairs, negative_vectors, pick=None, output_table=None):
+  """negative_vectors: (rows, L, T, K, dim), or a pool (rows, P, dim) with `pick` (rows, L, T, K)."""
   del output_table
   positive = jnp.einsum("...d,...td->...t", pairs.hidden, pairs.target_vectors)
   mask = pairs.mask.astype(jnp.float32)
-  loss = -(jax.nn.log_sigmoid(positive.astype(jnp.float32)) * mask).sum()
-  if negative_vectors.ndim == pairs.target_vectors.ndim + 1:
+  if pick is None:
     *batch, targets, k, dim = negative_vectors.shape  # One contraction over T·K: XLA CPU runs it far faster.
     negative = jnp.einsum("...d,...nd->...n", pairs.hidden,
                           negative_vectors.reshape(*batch, targets * k, dim)).reshape(*batch, targets, k)
-    return loss - (mask * jax.nn.log_sigmoid(-negative.astype(jnp.float32)).sum(-1)).sum()
-  # Each pair's K negatives replaced by the centre's S shared ones, weighted K/S.
-  negative = jnp.einsum("...d,...sd->...s", pairs.hidden, negative_vectors)
-  weight = mask.sum(-1) * (negatives_per_pair / negative_vectors.shape[-2])
-  return loss - (weight * jax.nn.log_sigmoid(-negative.astype(jnp.float32)).sum(-1)).sum()
+  else:
+    scores = jnp.einsum("rld,rpd->rlp", pairs.hidden, negative_vectors)  # Every centre × the row's pool.
+    rows, length, targets, k = pick.shape
+    negative = jnp.take_along_axis(scores, pick.reshape(rows, length, targets * k), axis=-1).reshape(pick.shape)
+  return (-(jax.nn.log_sigmoid(positive.astype(jnp.float32)) * mask).sum()
+          - (mask * jax.nn.log_sigmoid(-negative.astype(jnp.float32)).sum(-1)).sum())
 
 
 @OUTPUTS.register("softmax")
-def full_softmax(pairs: Pairs, negative_vectors, negatives_per_pair, output_table=None):
-  del negative_vectors, negatives_per_pair
+def full_softmax(pairs: Pairs, negative_vectors, pick=None, output_table=None):
+  del negative_vectors, pick
   logits = jnp.einsum("...d,vd->...v", pairs.hidden, output_table).astype(jnp.float32)
   log_normalizer = jax.nn.logsumexp(logits, axis=-1, keepdims=True)
   losses = log_normalizer - jnp.take_along_axis(logits, pairs.targets, axis=-1)
@@ -124,8 +152,8 @@ class Word2Vec(nn.Module):
   dim: int = 100
   architecture: str = "skipgram"
   output: str = "negative_sampling"
-  negatives: int = 5  # Per (centre, context) pair, as in word2vec.c.
-  shared_negatives: int = 0  # > 0: draw this many per centre, shared by its pairs.
+  negatives: int = 5  # K per (centre, context) pair, as in word2vec.c.
+  negative_pool: int = 0  # P > 0: each row's pairs pick their K from P noise words drawn for the row.
   cbow_mean: bool = True
   dtype: Any = jnp.float32
 
@@ -138,27 +166,30 @@ class Word2Vec(nn.Module):
     self.input_vectors = self.param("input", uniform, (self.vocab_size, self.dim))
     self.output_vectors = self.param("output", nn.initializers.zeros, (self.vocab_size, self.dim))
 
-  def negatives_shape(self, words_shape: tuple, window: int) -> tuple | None:
-    """Shape of the negative ids a step needs; None without negative sampling."""
+  def sample_negatives(self, key, noise_cdf, words_shape: tuple, window: int) -> Negatives | None:
+    """The negatives one step needs (None without negative sampling)."""
     if self.output != "negative_sampling":
       return None
-    if self.shared_negatives:
-      return words_shape + (self.shared_negatives,)
-    targets = 2 * window if self.architecture == "skipgram" else 1
-    return words_shape + (targets, self.negatives)
+    per_pair = words_shape + (2 * window if self.architecture == "skipgram" else 1, self.negatives)
+    if not self.negative_pool:
+      return Negatives(word_windows.sample_negatives(key, noise_cdf, per_pair))
+    pool_key, pick_key = jax.random.split(key)
+    pool = word_windows.sample_negatives(pool_key, noise_cdf, words_shape[:1] + (self.negative_pool,))
+    return Negatives(pool, jax.random.randint(pick_key, per_pair, 0, self.negative_pool))
 
-  def loss_on_rows(self, rows: Rows, words, valid, output_table=None):
+  def loss_on_rows(self, rows: Rows, words, valid, negatives: Negatives | None = None, output_table=None):
     """(summed loss, number of pairs) from the gathered rows."""
     rows = jax.tree.map(lambda x: x.astype(self.dtype), rows)
     pairs = ARCHITECTURES.get(self.architecture)(rows, words, valid, self.cbow_mean)
     table = None if output_table is None else output_table.astype(self.dtype)
-    loss = OUTPUTS.get(self.output)(pairs, rows.negatives, self.negatives, output_table=table)
+    pick = None if negatives is None else negatives.pick
+    loss = OUTPUTS.get(self.output)(pairs, rows.negatives, pick, output_table=table)
     return loss, pairs.mask.sum()
 
-  def __call__(self, words, valid, negative_ids):
+  def __call__(self, words, valid, negatives: Negatives | None):
     """Dense form: gathers its own rows, so gradients reach the whole tables."""
     params = {"input": self.input_vectors, "output": self.output_vectors}
-    return self.loss_on_rows(gather(params, words, negative_ids), words, valid, self.output_vectors)
+    return self.loss_on_rows(gather(params, words, negatives), words, valid, negatives, self.output_vectors)
 
   def vectors(self):
     """The word vectors a trained model gives: the input table (word2vec.c's syn0)."""
