@@ -13,11 +13,12 @@ windows of `dataset.seq_len` characters in random order (truncated backpropagati
 each window starts from a zero state, so no gradient or memory crosses a window's start).
 Model (`:lstm`, the default): `char_lm`, 64-d character embeddings → 2 LSTM layers of 256
 (forget-gate bias 1) → logits over the vocabulary at every step; Adam 2e-3 with a cosine
-schedule, gradients clipped to norm 1, 3,000 steps of 64 windows of 128 characters (2.7 epochs).
+schedule, gradients clipped to norm 1, 3,000 steps of 64 windows of 128 characters (5.4 passes).
 The validation split's loss is also reported in bits per character (`bits_per_char`).
 `:gru` and `:rnn` swap the cell; `:quick` (or `:gru,quick`…) is a 20-step version for tests.
 
-Not yet measured here (README gives the command). For scale: a char LSTM on text8 reaches
+Measured (2026-11-29, 2-core AMD EPYC CPU): validation 2.345 bits per character (1.625 nats,
+next-character accuracy 51.8%) in 1,313 s. For scale: a char LSTM on text8 reaches
 ≈1.36 bits per character after days of GPU training.
 """
 

@@ -16,7 +16,8 @@ CPU (forward and backward, 2026-11-29), so MNIST-5k's 1,250 steps take about 12 
 1,000 steps of 128 about 20 min, the digits' 700 steps of 64 pixels about a minute.
 
 Published with the full 60,000 MNIST digits: LSTM ≈98–99% sequential, ≈92–95% permuted. Here
-MNIST-5k has 4,000 training digits, so expect less. Not yet measured (README gives the commands).
+MNIST-5k has 4,000 training digits, so expect less. Measured (2026-11-29, 2-core AMD EPYC):
+`:digits` 93.9% test accuracy in 28 s; the 784-step tasks not yet measured.
 """
 
 from trends_jax.config import base_config
