@@ -18,7 +18,7 @@ CPU (forward and backward, 2026-11-29), so MNIST-5k's 1,250 steps take about 12 
 Published with the full 60,000 MNIST digits: LSTM ≈98–99% sequential, ≈92–95% permuted. Here
 MNIST-5k has 4,000 training digits, so expect less. Measured (2026-11-29, 2-core AMD EPYC):
 `:digits` 93.9% test accuracy in 28 s; `:mnist5k` 42.9% in 549 s (still rising at the end);
-`,permuted` and `:fashion_mnist` not yet measured.
+`:mnist5k,permuted` 66.2% in 548 s; `:fashion_mnist` not yet measured.
 """
 
 from trends_jax.config import base_config
