@@ -58,6 +58,21 @@ def test_sigterm_checkpoints_and_the_same_command_resumes(data_dir, tmp_path):
   assert json.loads((workdir / "status.json").read_text())["step"] == status["step"] + 3
 
 
+def test_a_relaunch_loads_its_compiled_steps_from_the_cache(data_dir, tmp_path):
+  cache = tmp_path / "cache"
+  args = QUICK + [f"--config.dataset.data_dir={data_dir}", f"--config.compilation_cache_dir={cache}"]
+  rc, stdout, stderr = _run(args + [f"--workdir={tmp_path / 'first'}"])
+  assert rc == 0, stderr
+  assert "loaded from the compilation cache" not in stdout
+  entries = set(os.listdir(cache))
+  assert entries  # The train and eval steps, at least.
+
+  rc, stdout, stderr = _run(args + [f"--workdir={tmp_path / 'second'}"])
+  assert rc == 0, stderr
+  assert "program(s) loaded from the compilation cache" in stdout
+  assert set(os.listdir(cache)) == entries  # Nothing was compiled anew.
+
+
 @pytest.mark.parametrize("args, message", [
     (["--config.nosuch=1"], "--config.nosuch: the config has no field 'nosuch'"),
     (["--config.optimizer.lr=0.1"], "--config.optimizer.lr: the config has no field 'lr'"),

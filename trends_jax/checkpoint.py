@@ -3,16 +3,27 @@
 Each checkpoint step holds two items: `state` (the TrainState, restored bitwise onto the
 target's shardings) and `data` (the grain iterator state), so that resuming continues with the
 very batch the interrupted run would have read next.
+
+Orbax writes a step into a temporary folder and renames it when complete, so a run killed while
+saving leaves the previous checkpoints as they were; at most `max_to_keep` are kept. A newest
+checkpoint that still cannot be read (a truncated or damaged file) is moved aside, not deleted,
+and the run resumes from the newest one that reads back.
 """
 
-from typing import Any
+import os
+from typing import Any, Callable
 
+import jax
 import orbax.checkpoint as ocp
+from jax.experimental import multihost_utils
+
+from trends_jax.errors import UserError
 
 
 class Checkpointer:
 
   def __init__(self, directory: str, max_to_keep: int):
+    self.directory = directory
     self.manager = ocp.CheckpointManager(
         directory, item_names=("state", "data"),
         options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True))
@@ -29,6 +40,35 @@ class Checkpointer:
     restored = self.manager.restore(step, args=ocp.args.Composite(
         state=ocp.args.StandardRestore(abstract_state), data=ocp.args.JsonRestore()))
     return restored.state, restored.data
+
+  def restore_latest(self, abstract_state: Any, warn: Callable[[str], None]) -> tuple[int, Any, dict] | None:
+    """(step, state, data state) of the newest checkpoint that reads back; None if there is none.
+
+    Unreadable newer checkpoints are renamed `<step>.unreadable` (by process 0) with a warning.
+    If no checkpoint reads back, nothing is moved: the cause is more likely the code than the files.
+    """
+    unreadable = []
+    for step in sorted(self.manager.all_steps(), reverse=True):
+      try:
+        state, data_state = self.restore(step, abstract_state)
+      except Exception as e:  # noqa: BLE001 — orbax and tensorstore raise many types for bad files.
+        unreadable.append((step, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:300]))
+        continue
+      for bad_step, reason in unreadable:
+        aside = os.path.join(self.directory, f"{bad_step}.unreadable")
+        if jax.process_index() == 0:
+          os.replace(os.path.join(self.directory, str(bad_step)), aside)
+        warn(f"warning: checkpoint step {bad_step} cannot be read ({reason}); moved it to {aside} "
+             f"and resuming from step {step}")
+      if unreadable:
+        multihost_utils.sync_global_devices("checkpoints moved aside")
+        self.manager.reload()
+      return step, state, data_state
+    if unreadable:
+      step, reason = unreadable[0]
+      raise UserError(f"no checkpoint in {self.directory} can be read (step {step}: {reason}); "
+                      "move that folder aside to start the run over")
+    return None
 
   def close(self) -> None:
     """Waits for pending saves to finish."""

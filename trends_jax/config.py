@@ -9,7 +9,7 @@ import math
 
 import ml_collections
 
-from trends_jax import losses, models, optim, parallel
+from trends_jax import compilation_cache, losses, models, optim, parallel
 from trends_jax.errors import UserError
 
 DTYPES = ("float32", "bfloat16")
@@ -19,7 +19,10 @@ RESUMABLE_CHANGES = frozenset({
     "num_train_steps", "num_epochs", "eval_every_steps", "log_every_steps",
     "checkpoint_every_steps", "keep_checkpoints", "parallel", "dataset.data_dir",
     "dataset.num_workers", "dataset.read_threads", "eval_batch_size", "dataset.train_eval_split",
+    "nonfinite_steps",  # A run that diverged may be resumed with 'skip'.
+    "compilation_cache_dir",
 })
+NONFINITE_STEPS = ("stop", "skip")
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -36,6 +39,11 @@ def base_config() -> ml_collections.ConfigDict:
   c.keep_checkpoints = 3
   c.parallel = "jit"  # 'jit' (sharded global batch) or 'pmap'.
   c.dtype = "float32"  # Compute dtype; parameters and optimizer state stay float32.
+  # Compiled steps are kept here (trends_jax.compilation_cache), so a relaunch does not recompile; '' turns it off.
+  c.compilation_cache_dir = compilation_cache.DEFAULT_DIR
+  # A NaN/Inf loss or gradient: 'stop' the run as "diverged" (the last good checkpoint stays), or
+  # 'skip' that step's update and count it in the train metrics as `skipped_steps`.
+  c.nonfinite_steps = "stop"
 
   c.model = ml_collections.ConfigDict({"name": ""})
   c.loss = ml_collections.ConfigDict({"name": "softmax_xent", "label_smoothing": 0.0})
@@ -84,6 +92,8 @@ def validate(config: ml_collections.ConfigDict, num_devices: int, num_processes:
     _require(config[field] > 0, f"{field} must be > 0, got {config[field]}")
   _require(config.get("keep_checkpoints", 1) > 0, "keep_checkpoints must be > 0")
   _require(config.dtype in DTYPES, f"dtype must be one of {', '.join(DTYPES)}, got {config.dtype!r}")
+  _require(config.get("nonfinite_steps", "stop") in NONFINITE_STEPS,
+           f"nonfinite_steps must be one of {', '.join(NONFINITE_STEPS)}, got {config.get('nonfinite_steps')!r}")
   parallel.STRATEGIES.get(config.parallel)
   models.MODELS.get(config.model.name)
   losses.LOSSES.get(config.loss.name)

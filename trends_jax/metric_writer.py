@@ -43,7 +43,7 @@ def _duration(seconds: float) -> str:
 class Progress:
   """Console line per log step: step, loss, examples/sec and the time left."""
 
-  def __init__(self, num_steps: int, start_step: int, enabled: bool = True, stream=sys.stdout):
+  def __init__(self, num_steps: int, start_step: int, enabled: bool = True, stream=None):
     self.num_steps = num_steps
     self.enabled = enabled
     self.stream = stream
@@ -66,8 +66,8 @@ class Progress:
     if split == "train" and self._first_time is not None and step > self._first_step:
       per_step = (time.perf_counter() - self._first_time) / (step - self._first_step)
       parts.append(f"ETA {_duration(per_step * (self.num_steps - step))}")
-    print(" | ".join(parts), file=self.stream, flush=True)
+    print(" | ".join(parts), file=self.stream or sys.stdout, flush=True)
 
   def say(self, message: str) -> None:
     if self.enabled:
-      print(message, file=self.stream, flush=True)
+      print(message, file=self.stream or sys.stdout, flush=True)

@@ -41,8 +41,13 @@ def _main_output(outputs):
 
 
 def make_train_step(model: nn.Module, loss_fn: Callable, learning_rate_fn: Callable | None = None,
-                    axis_name: str | None = None, aux_loss_weight: float = 0.3):
-  """Returns train_step(state, batch) -> (state, metrics), with metrics averaged over the batch."""
+                    axis_name: str | None = None, aux_loss_weight: float = 0.3, skip_nonfinite: bool = False):
+  """Returns train_step(state, batch) -> (state, metrics), with metrics averaged over the batch.
+
+  With `skip_nonfinite`, a step whose loss or gradient is NaN or Inf leaves parameters, optimizer
+  state and BatchNorm statistics as they were (the step counter still advances, so the next step
+  reads the next batch) and reports `skipped` = 1.
+  """
 
   def train_step(state: TrainState, batch: dict):
     rng = jax.random.fold_in(state.rng, state.step)
@@ -60,15 +65,22 @@ def make_train_step(model: nn.Module, loss_fn: Callable, learning_rate_fn: Calla
       metrics = {k: v.mean() for k, v in per_example.items()}
       return loss, (metrics, updates.get("batch_stats"))
 
-    grads, (metrics, batch_stats) = jax.grad(objective, has_aux=True)(state.params)
+    (objective_value, (metrics, batch_stats)), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
     if axis_name is not None:
       grads = jax.lax.pmean(grads, axis_name)
       metrics = jax.lax.pmean(metrics, axis_name)
       batch_stats = jax.lax.pmean(batch_stats, axis_name)
+      objective_value = jax.lax.pmean(objective_value, axis_name)
     if learning_rate_fn is not None:
       metrics["learning_rate"] = learning_rate_fn(state.step)
     metrics["grad_norm"] = optax.global_norm(grads)
-    return state.apply_gradients(grads=grads, batch_stats=batch_stats), metrics
+    new_state = state.apply_gradients(grads=grads, batch_stats=batch_stats)
+    if skip_nonfinite:
+      finite = jnp.isfinite(objective_value) & jnp.isfinite(metrics["grad_norm"])
+      kept = state.replace(step=new_state.step)
+      new_state = jax.tree.map(lambda new, old: jnp.where(finite, new, old), new_state, kept)
+      metrics["skipped"] = 1.0 - finite.astype(jnp.float32)
+    return new_state, metrics
 
   return train_step
 

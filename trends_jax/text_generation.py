@@ -9,7 +9,6 @@ the same text.
 
 import dataclasses
 import functools
-import json
 import os
 
 import jax
@@ -17,8 +16,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from trends_jax import models, optim, parallel, steps
-from trends_jax.checkpoint import Checkpointer
+from trends_jax import trained
 from trends_jax.data import language_model
 from trends_jax.data import vocab as vocab_lib
 from trends_jax.errors import UserError
@@ -55,31 +53,13 @@ def encode_prime(vocabulary: vocab_lib.Vocabulary, prime: str) -> np.ndarray:
 
 def load(workdir: str) -> LanguageModel:
   """The run's model, vocabulary and the parameters of its latest checkpoint."""
-  run = Workdir(workdir)
-  if not os.path.exists(run.config_path):
-    raise UserError(f"{run.path} holds no run (no config.json); pass the --workdir of a trained char_lm run")
-  with open(run.config_path) as f:
-    config = ml_collections.ConfigDict(json.load(f))
-  if not config.dataset.get("seq_len", 0):
-    raise UserError(f"{run.path} is a {config.model.name!r} run, not a language model; "
+  config = Workdir(workdir).read_config()
+  if config is not None and not config.dataset.get("seq_len", 0):
+    raise UserError(f"{os.path.abspath(workdir)} is a {config.model.name!r} run, not a language model; "
                     "pass a run of configs/char_lm.py")
-  checkpointer = Checkpointer(run.checkpoint_dir, config.get("keep_checkpoints", 3))
-  step = checkpointer.latest_step()
-  if step is None:
-    checkpointer.close()
-    raise UserError(f"{run.path} has no checkpoint yet; train it first (experiments/train.py)")
-  vocabulary = language_model.vocabulary(config.dataset)
-  fields = {k: v for k, v in config.model.items() if k != "name"}
-  model = models.create(config.model.name, **{**fields, "num_classes": len(vocabulary)})
-  # The checkpoint holds the whole train state: rebuild its shapes (optimizer state too) to restore it.
-  num_steps = (run.read_status() or {}).get("num_train_steps") or config.num_train_steps or 1
-  tx, _ = optim.create(config.optimizer, num_steps)
-  make_state = functools.partial(steps.create_train_state, model, tx, jax.random.PRNGKey(0),
-                                 jnp.zeros((1, config.dataset.seq_len), jnp.int32))
-  strategy = parallel.create("jit", jax.devices()[:1])
-  state, _ = checkpointer.restore(step, strategy.abstract_state(make_state))
-  checkpointer.close()
-  return LanguageModel(config, model, state.params, vocabulary, step)
+  run = trained.load(workdir)
+  return LanguageModel(run.config, run.model, run.variables["params"],
+                       language_model.vocabulary(run.config.dataset), run.step)
 
 
 @functools.partial(jax.jit, static_argnames=("model", "length"))

@@ -6,6 +6,7 @@ each file either old or new, never half written.
 
 import json
 import os
+import shutil
 import time
 from typing import Any
 
@@ -13,6 +14,8 @@ import ml_collections
 
 from trends_jax import config as config_lib
 from trends_jax.errors import UserError
+
+FREE_SPACE_MARGIN = 16 * 2**20  # Metrics, TensorBoard events and orbax's metadata.
 
 
 def _atomic_write(path: str, text: str) -> None:
@@ -52,9 +55,46 @@ class Workdir:
           f"{f' and {len(differences) - 1} more' if len(differences) > 1 else ''}); "
           "use a new --workdir, or the same config to resume")
 
+  def check_writable(self) -> None:
+    """Creates the workdir if needed and writes a probe file: a read-only place fails here."""
+    probe = os.path.join(self.path, f".write_probe{os.getpid()}_{os.uname().nodename}")
+    try:
+      os.makedirs(self.path, exist_ok=True)
+      fd = os.open(probe, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o644)
+      try:
+        os.write(fd, b"ok")
+        os.fsync(fd)
+      finally:
+        os.close(fd)
+      os.remove(probe)
+    except OSError as e:
+      raise UserError(f"cannot write to workdir {self.path} ({e.strerror}); "
+                      "pass a writable --workdir") from None
+
+  def check_free_space(self, checkpoint_bytes: int) -> None:
+    """Room for two checkpoints (the one written and the last good one) and the logs."""
+    needed = 2 * checkpoint_bytes + FREE_SPACE_MARGIN
+    existing = self.path
+    while not os.path.exists(existing):  # Measured where the workdir will be created.
+      existing = os.path.dirname(existing)
+    free = shutil.disk_usage(existing).free
+    if free < needed:
+      raise UserError(f"workdir {self.path} has {free / 2**20:.1f} MiB free; this run needs about "
+                      f"{needed / 2**20:.1f} MiB (two checkpoints of {checkpoint_bytes / 2**20:.1f} MiB "
+                      "and its logs); free some space or pass another --workdir")
+
   def write_config(self, config: ml_collections.ConfigDict) -> None:
     os.makedirs(self.path, exist_ok=True)
     _atomic_write(self.config_path, json.dumps(config_as_json(config), indent=2, sort_keys=True) + "\n")
+
+  def read_config(self) -> ml_collections.ConfigDict | None:
+    """The run's config as it was saved (None if there is none); JSON lists become tuples again,
+    as model fields such as CNN features must be hashable."""
+    if not os.path.exists(self.config_path):
+      return None
+    with open(self.config_path) as f:
+      saved = json.load(f, object_hook=lambda d: {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+    return ml_collections.ConfigDict(saved)
 
   def read_status(self) -> dict | None:
     try:

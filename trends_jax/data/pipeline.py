@@ -51,17 +51,56 @@ def read_options(read_threads: int = -1) -> grain.ReadOptions:
   return grain.ReadOptions(num_threads=read_threads, prefetch_buffer_size=256 if read_threads else 0)
 
 
+class GlobalBatchSampler:
+  """Each process reads only its part of every global batch, and the global batches are the same
+  for any number of processes.
+
+  The global order is one seeded shuffle of the dataset per epoch; global batch b is positions
+  [b·B, (b+1)·B) of it, and process p reads positions p·B/P … (p+1)·B/P − 1 of each. A record keeps
+  its random-augmentation seed (its global position), so a run on two hosts trains like a run on
+  one. (Sharding the dataset by process instead would make the batches depend on the host count.)
+  """
+
+  def __init__(self, num_records: int, global_batch_size: int, seed: int,
+               process_index: int = 0, process_count: int = 1):
+    self._order = grain.samplers.IndexSampler(num_records, shuffle=True, num_epochs=None, seed=seed)
+    self._global_batch = global_batch_size
+    self._local_batch = global_batch_size // process_count
+    self._offset = process_index * self._local_batch
+    # Every process has read the same local positions at any step, so one saved iterator state
+    # (process 0's) restores all of them: the description leaves the process index out.
+    self._description = (f"GlobalBatchSampler(num_records={num_records}, global_batch_size={global_batch_size}, "
+                         f"seed={seed}, process_count={process_count})")
+    if process_count == 1:
+      # grain checks a restored iterator against repr(sampler). With one process this reads what
+      # the per-process IndexSampler read before it, record for record: keep its repr, so that
+      # checkpoints written before still resume.
+      self._description = repr(grain.samplers.IndexSampler(
+          num_records, shard_options=grain.sharding.ShardByJaxProcess(drop_remainder=True),
+          shuffle=True, num_epochs=None, seed=seed))
+
+  def __repr__(self) -> str:
+    return self._description
+
+  def __len__(self) -> int:
+    return len(self._order)
+
+  def __getitem__(self, index: int) -> grain.RecordMetadata:
+    batch, position = divmod(index, self._local_batch)
+    chosen = self._order[batch * self._global_batch + self._offset + position]
+    return grain.RecordMetadata(index=index, record_key=chosen.record_key, rng=chosen.rng)
+
+
 def train_loader(source, *, global_batch_size: int, seed: int, preprocess_spec: str = "",
                  input_key: str = "image", label_key: str = "label",
                  num_workers: int = 0, read_threads: int = -1) -> grain.DataLoader:
-  """Endless, reshuffled every epoch, each process reading its own shard of every epoch."""
-  sampler = grain.samplers.IndexSampler(
-      num_records=len(source),
-      shard_options=grain.sharding.ShardByJaxProcess(drop_remainder=True),
-      shuffle=True, num_epochs=None, seed=seed)
+  """Endless, reshuffled every epoch; each process reads its part of every global batch."""
+  sampler = GlobalBatchSampler(len(source), global_batch_size, seed,
+                               jax.process_index(), jax.process_count())
   operations = _transforms(preprocess_spec, input_key, label_key, source) + [
       grain.transforms.Batch(local_batch_size(global_batch_size), drop_remainder=True)]
   return grain.DataLoader(data_source=source, sampler=sampler, operations=operations,
+                          shard_options=grain.sharding.NoSharding(),  # The sampler picks each process's part.
                           worker_count=num_workers, read_options=read_options(read_threads))
 
 
