@@ -11,7 +11,6 @@ import io
 import json
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -20,7 +19,7 @@ import PIL.Image  # noqa: E402
 from absl import flags  # noqa: E402
 
 from experiments import launch  # noqa: E402
-from trends_jax import data  # noqa: E402
+from trends_jax import benchmark, data  # noqa: E402
 from trends_jax.data import pipeline  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -51,12 +50,7 @@ def examples_per_sec(source, spec: str, batch_size: int, workers: int) -> float:
   iterator = iter(pipeline.train_loader(source, global_batch_size=batch_size, seed=0,
                                         preprocess_spec=spec, num_workers=workers,
                                         read_threads=FLAGS.read_threads))
-  for _ in range(3):  # Worker start-up and first reads are not throughput.
-    next(iterator)
-  start = time.perf_counter()
-  for _ in range(FLAGS.batches):
-    next(iterator)
-  return FLAGS.batches * batch_size / (time.perf_counter() - start)
+  return benchmark.examples_per_sec(iterator, batch_size, FLAGS.batches)
 
 
 def main(argv):

@@ -14,9 +14,7 @@ results.md and step_times.png. `--quick`: a tiny size and few repetitions, for t
 """
 
 import os
-import statistics
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -28,7 +26,7 @@ import numpy as np  # noqa: E402
 from absl import flags  # noqa: E402
 
 from experiments import launch  # noqa: E402
-from trends_jax import report  # noqa: E402
+from trends_jax import benchmark, report  # noqa: E402
 from trends_jax.models import recurrent  # noqa: E402
 
 matplotlib.use("Agg")
@@ -64,44 +62,18 @@ class _FlaxStack(nn.Module):
     return x
 
 
-def _median_seconds(run_step, reps: int) -> float:
-  run_step()  # Compilation (JAX) or first-call allocation (PyTorch).
-  run_step()
-  times = []
-  for _ in range(reps):
-    start = time.perf_counter()
-    run_step()
-    times.append(time.perf_counter() - start)
-  return statistics.median(times)
-
-
 def time_jax(module: nn.Module, size: dict) -> float:
   rng = np.random.default_rng(0)
   x = jnp.asarray(rng.normal(size=(size["batch"], size["length"], size["features"])), jnp.float32)
-  params = module.init(jax.random.PRNGKey(0), x)["params"]
-
-  def loss(params):
-    outputs = module.apply({"params": params}, x)
-    outputs = outputs[1] if isinstance(outputs, tuple) else outputs  # RecurrentStack: (carries, outputs).
-    return jnp.mean(jnp.square(outputs))
-
-  grad = jax.jit(jax.grad(loss))
-  return _median_seconds(lambda: jax.block_until_ready(grad(params)), size["reps"])
+  return benchmark.time_calls(benchmark.forward_backward(module, x), size["reps"]).median
 
 
 def time_torch(size: dict) -> float:
-  import torch
-  torch.manual_seed(0)
-  torch.set_num_threads(size["torch_threads"] or os.cpu_count() or 1)
-  lstm = torch.nn.LSTM(size["features"], size["hidden"], num_layers=size["layers"], batch_first=True)
-  x = torch.randn(size["batch"], size["length"], size["features"])
-
-  def step():
-    lstm.zero_grad(set_to_none=True)
-    outputs, _ = lstm(x)
-    outputs.square().mean().backward()
-
-  return _median_seconds(step, size["reps"])
+  from trends_jax import torch_reference
+  torch_reference.set_threads(size["torch_threads"])
+  step = torch_reference.lstm_grad_step(size["batch"], size["length"], size["features"], size["hidden"],
+                                        size["layers"])
+  return benchmark.time_calls(step, size["reps"]).median
 
 
 def contenders(size: dict) -> dict:

@@ -18,7 +18,7 @@ import numpy as np  # noqa: E402
 from absl import flags  # noqa: E402
 
 from experiments import launch  # noqa: E402
-from trends_jax import models  # noqa: E402
+from trends_jax import benchmark, models  # noqa: E402
 from trends_jax.errors import UserError  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -97,10 +97,7 @@ def summarize(model_name: str, input_shape: tuple[int, ...], num_classes: int | 
     print(f"{name:<{widths[0]}}  {output:<{widths[1]}}  {count:>12,}")
 
   forward = jax.jit(lambda v, x: model.apply(v, x, train=False))
-  cost = forward.lower(variables, inputs).compile().cost_analysis()
-  if isinstance(cost, (list, tuple)):  # Older jax returns one dict per device program.
-    cost = cost[0]
-  flops = cost.get("flops") if cost else None
+  flops = benchmark.flops(forward.lower(variables, inputs).compile())
   print(f"input {describe(inputs)} → {describe(jax.eval_shape(forward, variables, inputs))}")
   print("forward FLOPs (batch 1, XLA cost analysis): "
         + ("unavailable" if flops is None else f"{int(flops):,} ({flops / 1e9:.2f} GFLOP)"))

@@ -1,0 +1,126 @@
+r"""The same steps in trends_jax and in PyTorch on this machine's CPU: ResNet-18 (CIFAR) and an LSTM.
+
+    python experiments/bench_torch.py --workdir=runs/bench_torch [--quick] [--torch_threads=0]
+        [--config=configs/cifar10.py:resnet18 --config.batch_size=128]
+
+- ResNet-18 with the CIFAR stem, one training step on a random batch: trends_jax's own compiled
+  step for --config (`trends_jax.train.build_program`: forward, cross-entropy, backward, the
+  config's SGD with Nesterov momentum and L2 on kernels, BatchNorm statistics) against its
+  PyTorch twin (`trends_jax.torch_reference`: same layer shapes, same optimizer), eager.
+- LSTM, one layer of 256 over 100 steps of 256 features, batch 64 (experiments/bench_lstm.py's
+  step: forward, mean squared output, backward): trends_jax's fused LSTM against `nn.LSTM`.
+Median of --reps steps after warm-up (JAX compiles first). ratio = trends_jax / PyTorch: above 1,
+trends_jax is slower. Needs `pip install 'trends_jax[bench]'`. Writes results.json and results.md.
+
+Measured 2026-11-29, 2-core AMD EPYC CPU shared with other jobs (load average ~11, so times are
+~10x an idle machine's), PyTorch 2.13 on 2 threads, 754 s: ResNet-18 b128 26.7 s vs 22.6 s
+(ratio 1.18); LSTM 0.667 s vs 1.749 s (ratio 0.38; PyTorch's threads spin on a busy machine, see
+bench_lstm.py --torch_threads).
+"""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+from absl import flags  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
+
+from experiments import launch  # noqa: E402
+from trends_jax import benchmark, parallel, report, train  # noqa: E402
+from trends_jax.errors import UserError  # noqa: E402
+from trends_jax.models import recurrent  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FLAGS = flags.FLAGS
+config_flags.DEFINE_config_file("config", os.path.join(REPO, "configs", "cifar10.py:resnet18"),
+                                "The ResNet-18 config whose step is compared.", lock_config=True)
+flags.DEFINE_string("workdir", None, "Where results.json and results.md go.")
+flags.mark_flag_as_required("workdir")
+flags.DEFINE_bool("quick", False, "Tiny sizes and few repetitions (for tests).")
+flags.DEFINE_integer("reps", 10, "Timed steps per side (after warm-up).")
+flags.DEFINE_integer("torch_threads", 0, "PyTorch's intra-op threads; 0: one per CPU core.")
+
+IMAGE_SHAPE = (32, 32, 3)
+LSTM = {"batch": 64, "length": 100, "features": 256, "hidden": 256, "layers": 1}
+QUICK = {"reps": 2, "batch_size": 4, "num_filters": 4,
+         "lstm": {"batch": 4, "length": 8, "features": 8, "hidden": 16, "layers": 1}}
+
+
+def resnet18_steps(config, reps: int) -> tuple[float, float]:
+  """Seconds per training step of the config's ResNet-18, trends_jax and PyTorch."""
+  from trends_jax import torch_reference
+  if config.model.name != "resnet18" or not config.model.get("cifar_stem"):
+    raise UserError(f"--config must train resnet18 with cifar_stem=True (the PyTorch twin's model), "
+                    f"got {config.model.name} cifar_stem={config.model.get('cifar_stem')}")
+  num_classes, opt = 10, config.optimizer
+  strategy = parallel.create("jit", jax.devices()[:1])
+  program = train.build_program(config, strategy, np.zeros((1, *IMAGE_SHAPE), np.float32), num_classes, 1000)
+  state = strategy.init_state(program.make_state)
+  rng = np.random.default_rng(0)
+  batch = strategy.put_batch({"inputs": rng.normal(size=(config.batch_size, *IMAGE_SHAPE)).astype(np.float32),
+                              "label": rng.integers(0, num_classes, config.batch_size).astype(np.int32)})
+  step = program.train_step.lower(state, batch).compile()
+
+  def jax_step():
+    nonlocal state
+    state, metrics = step(state, batch)
+    jax.block_until_ready((state, metrics))
+
+  torch_step = torch_reference.resnet18_train_step(
+      config.batch_size, IMAGE_SHAPE, num_classes, config.model.get("num_filters", 64), opt.learning_rate,
+      opt.get("momentum", 0.9), opt.name == "nesterov", opt.get("l2", 0.0))
+  return benchmark.time_calls(jax_step, reps).median, benchmark.time_calls(torch_step, reps).median
+
+
+def lstm_steps(size: dict, reps: int) -> tuple[float, float]:
+  """Seconds per forward + backward of one LSTM stack, trends_jax and PyTorch."""
+  from trends_jax import torch_reference
+  x = jnp.asarray(np.random.default_rng(0).normal(size=(size["batch"], size["length"], size["features"])),
+                  jnp.float32)
+  jax_step = benchmark.forward_backward(recurrent.RecurrentStack("lstm", size["hidden"], size["layers"]), x)
+  torch_step = torch_reference.lstm_grad_step(**size)
+  return benchmark.time_calls(jax_step, reps).median, benchmark.time_calls(torch_step, reps).median
+
+
+def main(argv):
+  del argv
+  try:
+    from trends_jax import torch_reference
+  except ImportError:
+    launch.fail("PyTorch is not installed: pip install 'trends_jax[bench]'")
+  if FLAGS.reps < 1 or FLAGS.torch_threads < 0:
+    launch.fail(f"--reps must be >= 1 and --torch_threads >= 0, got {FLAGS.reps} and {FLAGS.torch_threads}")
+  torch_reference.set_threads(FLAGS.torch_threads)
+  config, lstm, reps = FLAGS.config.copy_and_resolve_references(), dict(LSTM), FLAGS.reps
+  if FLAGS.quick:
+    with config.unlocked():
+      config.batch_size, config.model.num_filters = QUICK["batch_size"], QUICK["num_filters"]
+    lstm, reps = QUICK["lstm"], QUICK["reps"]
+
+  rows = []
+  resnet = launch.run_user_code(lambda: resnet18_steps(config, reps))
+  for name, shape, (jax_seconds, torch_seconds) in (
+      (f"resnet18_cifar train step, batch {config.batch_size}", f"{config.batch_size}x32x32x3", resnet),
+      (f"lstm forward+backward, batch {lstm['batch']}",
+       f"{lstm['batch']}x{lstm['length']}x{lstm['features']}->{lstm['hidden']}", lstm_steps(lstm, reps))):
+    rows.append({"step": name, "shape": shape, "trends_jax_seconds": jax_seconds, "torch_seconds": torch_seconds,
+                 "ratio": jax_seconds / torch_seconds})
+    print(f"{name:42s} trends_jax {jax_seconds * 1000:9.1f} ms  PyTorch {torch_seconds * 1000:9.1f} ms  "
+          f"ratio {jax_seconds / torch_seconds:.2f}", flush=True)
+
+  import torch
+  setup = {"platform": jax.devices()[0].platform, "cpu_count": os.cpu_count(), "jax": jax.__version__,
+           "torch": torch.__version__, "torch_threads": torch.get_num_threads(), "reps": reps,
+           "resnet_batch_size": config.batch_size, "lstm": lstm}
+  notes = ("Median seconds per step after warm-up; ratio = trends_jax / PyTorch (above 1: trends_jax is "
+           "slower). trends_jax: XLA-compiled, float32; PyTorch: eager, float32, NCHW.")
+  report.write(FLAGS.workdir, "trends_jax against PyTorch on the same steps", setup, {"step time": rows}, notes)
+  print(open(os.path.join(FLAGS.workdir, "results.md")).read())
+
+
+if __name__ == "__main__":
+  launch.run(main)

@@ -1,0 +1,84 @@
+"""PyTorch twins of two trends_jax steps, for side-by-side speed checks (needs `trends_jax[bench]`).
+
+- `resnet18_train_step`: torchvision-style ResNet-18 with the CIFAR stem (3×3/1 convolution, no
+  max-pool), layer for layer the shapes of `models.create('resnet18', cifar_stem=True)`; one
+  step is forward, cross-entropy, backward and SGD with (Nesterov) momentum, L2 on kernels only.
+- `lstm_grad_step`: `nn.LSTM` forward over a sequence, mean squared output, backward (the step
+  of experiments/bench_lstm.py).
+
+Each returns a call that runs one step eagerly (PyTorch's CPU kernels, oneDNN) and returns when
+it is done.
+"""
+
+import os
+from typing import Callable
+
+import torch
+from torch import nn
+
+
+def set_threads(threads: int) -> None:
+  """PyTorch's intra-op threads; 0: one per CPU core."""
+  torch.set_num_threads(threads or os.cpu_count() or 1)
+
+
+class _BasicBlock(nn.Module):
+  def __init__(self, in_channels: int, channels: int, stride: int):
+    super().__init__()
+    self.conv1 = nn.Conv2d(in_channels, channels, 3, stride, 1, bias=False)
+    self.bn1 = nn.BatchNorm2d(channels)
+    self.conv2 = nn.Conv2d(channels, channels, 3, 1, 1, bias=False)
+    self.bn2 = nn.BatchNorm2d(channels)
+    self.downsample = nn.Identity() if stride == 1 and in_channels == channels else nn.Sequential(
+        nn.Conv2d(in_channels, channels, 1, stride, bias=False), nn.BatchNorm2d(channels))
+
+  def forward(self, x):
+    y = torch.relu(self.bn1(self.conv1(x)))
+    return torch.relu(self.bn2(self.conv2(y)) + self.downsample(x))
+
+
+def resnet18_cifar(in_channels: int = 3, num_classes: int = 10, num_filters: int = 64) -> nn.Module:
+  layers = [nn.Conv2d(in_channels, num_filters, 3, 1, 1, bias=False), nn.BatchNorm2d(num_filters), nn.ReLU()]
+  channels = num_filters
+  for stage in range(4):
+    width = num_filters * 2 ** stage
+    for block in range(2):
+      layers.append(_BasicBlock(channels, width, 2 if stage > 0 and block == 0 else 1))
+      channels = width
+  layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, num_classes)]
+  return nn.Sequential(*layers)
+
+
+def resnet18_train_step(batch_size: int, image_shape: tuple[int, int, int], num_classes: int,
+                        num_filters: int, learning_rate: float, momentum: float, nesterov: bool,
+                        l2: float) -> Callable[[], None]:
+  """One training step of `resnet18_cifar` on a fixed random batch of HWC `image_shape` images."""
+  torch.manual_seed(0)
+  height, width, channels = image_shape
+  model = resnet18_cifar(channels, num_classes, num_filters).train()
+  kernels = [p for p in model.parameters() if p.ndim > 1]
+  others = [p for p in model.parameters() if p.ndim <= 1]
+  optimizer = torch.optim.SGD([{"params": kernels, "weight_decay": l2}, {"params": others, "weight_decay": 0.0}],
+                              lr=learning_rate, momentum=momentum, nesterov=nesterov)
+  images = torch.randn(batch_size, channels, height, width)
+  labels = torch.randint(0, num_classes, (batch_size,))
+
+  def step():
+    optimizer.zero_grad(set_to_none=True)
+    nn.functional.cross_entropy(model(images), labels).backward()
+    optimizer.step()
+
+  return step
+
+
+def lstm_grad_step(batch: int, length: int, features: int, hidden: int, layers: int) -> Callable[[], None]:
+  torch.manual_seed(0)
+  lstm = nn.LSTM(features, hidden, num_layers=layers, batch_first=True)
+  x = torch.randn(batch, length, features)
+
+  def step():
+    lstm.zero_grad(set_to_none=True)
+    outputs, _ = lstm(x)
+    outputs.square().mean().backward()
+
+  return step
