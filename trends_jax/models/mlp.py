@@ -1,10 +1,12 @@
 """Linear and logistic regression, polynomial features and the multilayer perceptron."""
 
 import functools
+import itertools
 from typing import Any
 
 import flax.linen as nn
 import jax.numpy as jnp
+import numpy as np
 
 from trends_jax.models import register
 
@@ -47,15 +49,26 @@ class MLP(nn.Module):
 
 
 class PolynomialRegression(nn.Module):
-  """Each input feature raised to the powers 1..degree, then one Dense layer."""
+  """Each input feature raised to the powers 1..degree, then one Dense layer.
+
+  `cross_terms=True` uses every monomial of total degree 1..degree instead (x1·x2, x1²·x2, …),
+  the lecture's pairwise products, without which no boundary that depends on x1·x2 is linear in
+  the features. There are C(n + degree, degree) − 1 of them for n features.
+  """
   num_classes: int = 1
   degree: int = 2
+  cross_terms: bool = False
   dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x, train: bool = False):
     x = jnp.asarray(x, self.dtype).reshape((x.shape[0], -1))
-    features = jnp.concatenate([x ** p for p in range(1, self.degree + 1)], axis=-1)
+    if self.cross_terms:
+      monomials = [np.asarray(list(itertools.combinations_with_replacement(range(x.shape[1]), p)))
+                   for p in range(1, self.degree + 1)]  # Rows of feature indices to multiply.
+      features = jnp.concatenate([jnp.prod(x[:, m], axis=-1) for m in monomials], axis=-1)
+    else:
+      features = jnp.concatenate([x ** p for p in range(1, self.degree + 1)], axis=-1)
     return nn.Dense(self.num_classes, dtype=self.dtype, name="head")(features)
 
 
