@@ -7,7 +7,9 @@ steps on w2v_corpus/small) as a normal resumable run under <workdir>/run/. For e
 projects the words of its pairs on their first two principal components with an arrow per pair
 (Mikolov et al. 2013: parallel arrows = one shared offset), solves "a is to b as c is to ?" by
 3CosAdd for consecutive pairs, and reports the matching Google-analogy section's accuracy.
-Writes male_female.png, verb_tense.png, country_capital.png, results.json and results.md.
+Writes male_female.png, verb_tense.png, country_capital.png, results.json and results.md, with
+the lecture's claims checked (king − man + woman → queen; each offset answers at least half of its
+Google section).
 """
 
 import importlib.util
@@ -41,6 +43,8 @@ PICTURES = {
                         "capital-common-countries"),
 }
 
+RELATIONS = {"male_female": "male–female", "verb_tense": "verb tense", "country_capital": "country–capital"}
+
 
 def trained_vectors() -> word_vectors.WordVectors:
   if FLAGS.vectors:
@@ -57,6 +61,20 @@ def trained_vectors() -> word_vectors.WordVectors:
   if status["state"] != "done":
     raise UserError(f"the word2vec run in {run} ended {status['state']}; run the same command again to resume")
   return word_vectors.load_word2vec_format(os.path.join(run, "vectors.bin"), binary=True)
+
+
+def lecture_claims(vectors: word_vectors.WordVectors, summary: list[dict]) -> dict[str, bool]:
+  """The lecture's claims that these vectors can answer (a section none of whose questions has all
+  four words in the vocabulary measures nothing)."""
+  claims = {}
+  if all(w in vectors for w in ("man", "woman", "king", "queen")):
+    claims["king − man + woman is nearest to queen (3CosAdd's first answer)"] = (
+        vectors.analogy("man", "woman", "king", k=1)[0][0] == "queen")
+  for row in summary:
+    if row["section_answered"]:
+      claims[f"{RELATIONS[row['picture']]} is a shared direction: 3CosAdd answers at least half of "
+             f"the Google analogy section {row['section']}"] = bool(row["section_accuracy"] >= 0.5)
+  return claims
 
 
 def main(argv):
@@ -83,12 +101,13 @@ def main(argv):
                     "section_answered": row.get("total", 0)})
     print(f"{name}: {len(known)} pairs, {solved}/{max(len(known) - 1, 0)} offset queries solved; "
           f"{section} accuracy {row.get('accuracy', float('nan')):.3f}", flush=True)
+  claims = lecture_claims(vectors, summary)
   report.write(FLAGS.workdir, "Word-vector offsets (the lecture's pictures)",
                {"vectors": FLAGS.vectors or os.path.join(FLAGS.workdir, "run", "vectors.bin"),
-                "vocabulary": len(vectors.words)},
+                "vocabulary": len(vectors.words), "claims": claims},
                {"pictures": summary, "queries": queries},
                notes="Top-3 answers by 3CosAdd (question words excluded); section accuracy from "
-                     "questions-words.txt over the 30,000 most frequent words.")
+                     "questions-words.txt over the 30,000 most frequent words.\n\n" + report.claim_lines(claims))
 
 
 if __name__ == "__main__":

@@ -17,6 +17,17 @@ def _run_experiment(name, workdir, *args):
     return json.load(f), open(os.path.join(workdir, "results.md")).read()
 
 
+def _assert_claims(results, markdown, expected=None):
+  """The lecture's claims: {sentence: bool}, each also a "holds" / "does NOT hold" line of the notes."""
+  claims = results["claims"]
+  assert claims and all(isinstance(v, bool) for v in claims.values()), claims
+  if expected is not None:
+    assert len(claims) == expected, claims
+  for claim, holds in claims.items():
+    assert f"- {'holds' if holds else 'does NOT hold'}: {claim}" in markdown
+  return claims
+
+
 def test_optimizer_paths(tmp_path):
   results, markdown = _run_experiment("optimizer_paths", tmp_path)
   for landscape in ("bowl", "saddle", "rosenbrock"):
@@ -39,6 +50,10 @@ def test_regularization(tmp_path, data_dir):
     assert abs(r["gap"] - (r["train_accuracy"] - r["test_accuracy"])) < 1e-9
   assert os.path.getsize(tmp_path / "curves.png") > 10_000
   assert os.path.exists(tmp_path / "runs" / "l2" / "status.json")
+  claims = _assert_claims(results, markdown, expected=6)
+  none = rows[0]
+  assert claims["without regularization it overfits (train accuracy more than 5 points above test accuracy)"] == (
+      none["gap"] > 0.05)
 
 
 def test_text_classification(tmp_path, data_dir):
@@ -54,6 +69,10 @@ def test_text_classification(tmp_path, data_dir):
   assert "TF-IDF + logistic regression" in markdown
   assert os.path.getsize(tmp_path / "accuracy.png") > 10_000
   assert os.path.exists(tmp_path / "runs" / "char_cnn" / "status.json")
+  claims = _assert_claims(results, markdown, expected=3)
+  test = {r["run"]: r["test_accuracy"] for r in rows}
+  assert claims["TF-IDF weighting is at least as accurate as a binary bag of words"] == (
+      test["tfidf"] >= test["bow_binary"])
 
 
 def test_word_analogies(tmp_path, data_dir):
@@ -65,6 +84,9 @@ def test_word_analogies(tmp_path, data_dir):
       assert os.path.getsize(tmp_path / f"{name}.png") > 10_000
   assert all(q["top3"].count(",") == 2 for q in results["tables"]["queries"])
   assert os.path.exists(tmp_path / "run" / "vectors.bin") and "## queries" in markdown
+  claims = _assert_claims(results, markdown)
+  for name, row in pictures.items():  # A section with no answerable question measures nothing.
+    assert any(row["section"] in claim for claim in claims) == (row["section_answered"] > 0)
 
 
 def test_bench_word2vec(tmp_path, data_dir):
@@ -76,6 +98,9 @@ def test_bench_word2vec(tmp_path, data_dir):
   for r in rows:
     assert r["words_per_sec"] > 0 and 0 <= r["analogy_accuracy"] <= 1 and 0.3 < r["analogy_coverage"] < 0.4
   assert os.path.getsize(tmp_path / "comparison.png") > 10_000
+  claims = _assert_claims(results, markdown, expected=3)  # One per trends_jax model.
+  assert [holds for holds in claims.values()] == [r["wordsim353_spearman"] > 0.5 for r in rows
+                                                  if r["engine"].startswith("trends_jax")]
 
 
 def test_long_range(tmp_path):
@@ -89,6 +114,9 @@ def test_long_range(tmp_path):
   assert "## gradient by lag" in markdown
   for figure in ("mse_by_length.png", "gradient_by_lag.png"):
     assert os.path.getsize(tmp_path / figure) > 10_000
+  claims = _assert_claims(results, markdown, expected=3)
+  mse = {(r["cell"], r["length"]): r["test_mse"] for r in rows}
+  assert claims["the LSTM solves every length tried (MSE < 0.01)"] == (max(mse["lstm", 5], mse["lstm", 20]) < 0.01)
 
 
 def test_bench_lstm(tmp_path):

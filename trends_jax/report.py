@@ -6,7 +6,8 @@ import os
 from typing import Any
 
 
-def _cell(value: Any) -> str:
+def format_cell(value: Any) -> str:
+  """A table cell: floats to 4 significant digits, infinity (a goal never reached) as '—'."""
   if isinstance(value, float):
     if math.isinf(value) or math.isnan(value):
       return "—" if math.isinf(value) else "nan"
@@ -17,8 +18,13 @@ def _cell(value: Any) -> str:
 def markdown_table(rows: list[dict], columns: list[str] | None = None) -> str:
   columns = columns or list(rows[0])
   lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-  lines += ["| " + " | ".join(_cell(r.get(c, "")) for c in columns) + " |" for r in rows]
+  lines += ["| " + " | ".join(format_cell(r.get(c, "")) for c in columns) + " |" for r in rows]
   return "\n".join(lines) + "\n"
+
+
+def claim_lines(claims: dict[str, bool]) -> str:
+  """Note lines "- holds: <claim>" / "- does NOT hold: <claim>" for results.json's "claims"."""
+  return "\n".join(f"- {'holds' if ok else 'does NOT hold'}: {claim}" for claim, ok in claims.items())
 
 
 def write(workdir: str, title: str, results: dict, tables: dict[str, list[dict]], notes: str = "") -> None:
