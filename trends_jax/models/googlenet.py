@@ -10,6 +10,9 @@ Two auxiliary classifiers, after inception4a and inception4d, add to the trainin
 trainer weights them by 0.3. They are computed only in training, but created at `init` whatever
 `train` is, because the trainer initializes with train=False and then trains.
 
+`width` scales the channels of every convolution and the auxiliary heads' hidden layer (rounded,
+at least 1), for small machines; the default 1 is torchvision's network.
+
 The smallest input is 15×15: conv1 (7/2, pad 3) and the ceil-mode pools 3/2, 3/2, 3/2 take
 15 → 8 → 4 → 2 → 1; at 14 the third pool gets a 1×1 map, smaller than any window it can start.
 """
@@ -35,14 +38,20 @@ class BasicConv2d(nn.Module):
   padding: int = 0
   dtype: Any = jnp.float32
   norm_axis_name: str | None = None
+  width: float = 1.0  # Multiplies `features`.
 
   @nn.compact
   def __call__(self, x, train: bool):
-    x = nn.Conv(self.features, (self.kernel_size, self.kernel_size), strides=self.strides,
-                padding=self.padding, use_bias=False, dtype=self.dtype, name="conv")(x)
+    x = nn.Conv(scaled(self.features, self.width), (self.kernel_size, self.kernel_size),
+                strides=self.strides, padding=self.padding, use_bias=False, dtype=self.dtype,
+                name="conv")(x)
     x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-3,
                      axis_name=self.norm_axis_name, dtype=self.dtype, name="bn")(x)
     return nn.relu(x)
+
+
+def scaled(channels: int, width: float) -> int:
+  return max(1, round(channels * width))
 
 
 class Inception(nn.Module):
@@ -53,7 +62,7 @@ class Inception(nn.Module):
   ch5x5red: int
   ch5x5: int
   pool_proj: int
-  conv: Any  # BasicConv2d with dtype and norm_axis_name bound.
+  conv: Any  # BasicConv2d with dtype, norm_axis_name and width bound.
 
   @nn.compact
   def __call__(self, x, train: bool):
@@ -74,11 +83,12 @@ class InceptionAux(nn.Module):
   conv: Any
   dropout_rate: float = 0.7
   dtype: Any = jnp.float32
+  hidden: int = 1024
 
   @nn.compact
   def __call__(self, x, train: bool):
     x = self.conv(128, 1, name="conv")(adaptive_avg_pool(x, (4, 4)), train)
-    x = nn.relu(nn.Dense(1024, dtype=self.dtype, name="fc1")(flatten_channels_first(x)))
+    x = nn.relu(nn.Dense(self.hidden, dtype=self.dtype, name="fc1")(flatten_channels_first(x)))
     x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
     return nn.Dense(self.num_classes, dtype=self.dtype, name="fc2")(x)
 
@@ -89,16 +99,18 @@ class GoogLeNet(nn.Module):
   aux_logits: bool = True
   dropout_rate: float = 0.2
   aux_dropout_rate: float = 0.7
+  width: float = 1.0
   dtype: Any = jnp.float32
   norm_axis_name: str | None = None
 
   @nn.compact
   def __call__(self, x, train: bool = False):
     check_image_classifier_input("GoogLeNet", x, self.num_classes, MIN_INPUT_SIZE)
-    conv = functools.partial(BasicConv2d, dtype=self.dtype, norm_axis_name=self.norm_axis_name)
+    conv = functools.partial(BasicConv2d, dtype=self.dtype, norm_axis_name=self.norm_axis_name,
+                             width=self.width)
     inception = functools.partial(Inception, conv=conv)
-    aux_head = functools.partial(InceptionAux, self.num_classes, conv,
-                                 dropout_rate=self.aux_dropout_rate, dtype=self.dtype)
+    aux_head = functools.partial(InceptionAux, self.num_classes, conv, dropout_rate=self.aux_dropout_rate,
+                                 dtype=self.dtype, hidden=scaled(1024, self.width))
     with_aux = self.aux_logits and (train or self.is_initializing())
 
     x = jnp.asarray(x, self.dtype)

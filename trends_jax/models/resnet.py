@@ -13,6 +13,9 @@ timm's layout se_resnet50 has 28,088,024 parameters. (timm rounds the reduced wi
 multiple of 8, which changes only the basic-block nets, whose narrowest blocks have 64/16 = 4.)
 The gates are sown as intermediates 'se_gate', shape [batch, channels], for inspection.
 
+`shortcut=False` drops every shortcut, projections included: each block is then its residual
+branch alone followed by ReLU, the "plain" network of He et al.'s degradation experiment.
+
 Every padding is explicit because XLA's 'SAME' pads a strided convolution differently from torch.
 """
 
@@ -55,6 +58,7 @@ class ResNetBlock(nn.Module):
   strides: int = 1
   excite: ModuleDef | None = None
   zero_init_residual: bool = False
+  shortcut: bool = True
   expansion = 1
 
   @nn.compact
@@ -63,7 +67,7 @@ class ResNetBlock(nn.Module):
                                                 name="conv1")(x)))
     y = self.conv(self.filters, (3, 3), padding=1, name="conv2")(y)
     y = self.norm(name="bn2", scale_init=last_scale_init(self.zero_init_residual))(y)
-    return nn.relu(shortcut(self, x) + (y if self.excite is None else self.excite(name="se")(y)))
+    return nn.relu(add_shortcut(self, x, y if self.excite is None else self.excite(name="se")(y)))
 
 
 class BottleneckResNetBlock(nn.Module):
@@ -74,6 +78,7 @@ class BottleneckResNetBlock(nn.Module):
   strides: int = 1
   excite: ModuleDef | None = None
   zero_init_residual: bool = False
+  shortcut: bool = True
   expansion = 4
 
   @nn.compact
@@ -83,14 +88,19 @@ class BottleneckResNetBlock(nn.Module):
                                                 name="conv2")(y)))
     y = self.conv(self.filters * self.expansion, (1, 1), name="conv3")(y)
     y = self.norm(name="bn3", scale_init=last_scale_init(self.zero_init_residual))(y)
-    return nn.relu(shortcut(self, x) + (y if self.excite is None else self.excite(name="se")(y)))
+    return nn.relu(add_shortcut(self, x, y if self.excite is None else self.excite(name="se")(y)))
 
 
 def last_scale_init(zero: bool) -> Callable:
   return nn.initializers.zeros if zero else nn.initializers.ones
 
 
-def shortcut(block: nn.Module, x):
+def add_shortcut(block: nn.Module, x, y):
+  """The residual branch's output y plus the block's input x; y alone in a plain network."""
+  return y + projected_input(block, x) if block.shortcut else y
+
+
+def projected_input(block: nn.Module, x):
   """The block's input, through a strided 1×1 convolution and BN where the shape changes."""
   out_channels = block.filters * block.expansion
   if block.strides == 1 and x.shape[-1] == out_channels:
@@ -107,6 +117,7 @@ class ResNet(nn.Module):
   cifar_stem: bool = False
   zero_init_residual: bool = False
   squeeze: str | None = None  # 'avg' or 'max' makes an SE-ResNet.
+  shortcut: bool = True  # False: the plain network, no shortcuts.
   se_reduction: int = 16
   dtype: Any = jnp.float32
   norm_axis_name: str | None = None
@@ -133,7 +144,8 @@ class ResNet(nn.Module):
       for j in range(num_blocks):
         x = self.block_cls(self.num_filters * 2 ** i, conv=conv, norm=norm, excite=excite,
                            strides=2 if i > 0 and j == 0 else 1,
-                           zero_init_residual=self.zero_init_residual, name=f"layer{i + 1}_{j}")(x)
+                           zero_init_residual=self.zero_init_residual, shortcut=self.shortcut,
+                           name=f"layer{i + 1}_{j}")(x)
     x = x.mean(axis=(1, 2))
     return nn.Dense(self.num_classes, dtype=self.dtype, name="fc")(x)
 

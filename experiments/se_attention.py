@@ -1,0 +1,219 @@
+r"""Squeeze-and-excitation: SE-ResNet against ResNet, the learned channel gates by class, avg vs max squeeze.
+
+    python experiments/se_attention.py --workdir=runs/se_attention [--quick] [--dataset=fashion_mnist]
+
+The lecture: SENet squeezes each channel to one number (the text says its maximum response; the
+paper uses the average), a small dense network with a sigmoid turns those into per-channel weights
+in (0, 1), and the channels are rescaled; built on ResNet blocks, trained with the log loss alone.
+Trains a small CIFAR-style ResNet (3×3 stem, three stages of basic blocks) three times from the
+same batches: without SE, with SE squeezing by the average, with SE squeezing by the maximum. Then
+reads every block's gates (`se_gate`, sown by the model) on the test set. Writes results.json,
+results.md, training.png (loss curves, test accuracy) and gates_by_class.png (each block's mean
+gate per class and channel), with the lecture's claims checked. `--quick`: width 8, 6 steps of 16.
+
+Measured (2-core AMD EPYC CPU, 2026-11-29; Fashion-MNIST at 14×14, ResNet-8 of widths 16/32/64,
+600 Adam steps of 128; 86–111 s): test accuracy ResNet 0.857, SE (average) 0.860, SE (maximum)
+0.854. An earlier run with another batch order gave 0.851, 0.858, 0.862: the three are within
+one seed's noise, and which squeeze wins changes with it. The gates are another matter: in the
+first block they hardly depend on the class (class_share 0.44, gates 0.52 ± 0.05), in the later
+blocks much more (0.72, 0.63), the shoe classes (sandal, sneaker, ankle boot) furthest from the
+average gate.
+"""
+
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import matplotlib  # noqa: E402
+import numpy as np  # noqa: E402
+import optax  # noqa: E402
+from absl import flags  # noqa: E402
+
+from experiments import launch  # noqa: E402
+from trends_jax import data, models, report  # noqa: E402
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("workdir", None, "Where results and figures go.")
+flags.mark_flag_as_required("workdir")
+flags.DEFINE_bool("quick", False, "A few steps of a narrow network (for tests).")
+flags.DEFINE_string("data_dir", None, "TFDS data directory.")
+flags.DEFINE_string("dataset", "fashion_mnist", "28×28 grey images, 10 classes: fashion_mnist or mnist5k.")
+flags.DEFINE_integer("seed", 0, "Seed of initialization and batches.")
+
+DATASETS = ("fashion_mnist", "mnist5k")
+# Sizes: (blocks per stage, width of the first stage, steps, batch size).
+FULL = (1, 16, 600, 128)
+QUICK = (1, 8, 6, 16)
+VARIANTS = {"resnet": None, "se_avg": "avg", "se_max": "max"}  # name: squeeze
+SE_REDUCTION = 4  # The paper's 16 would leave the 16-channel first stage a single hidden unit.
+LEARNING_RATE = 1e-3
+EVAL_BATCH = 500
+FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
+
+
+def load(split: str) -> tuple[np.ndarray, np.ndarray]:
+  """Images 2×2-average-pooled to 14×14 (the network's cost is 4× lower; the classes stay clear)."""
+  source = data.data_source(FLAGS.dataset, split, FLAGS.data_dir)
+  examples = source.__getitems__(range(len(source)))
+  images = np.stack([e["image"] for e in examples]).astype(np.float32) / 255.0
+  images = images.reshape(-1, 14, 2, 14, 2, 1).mean(axis=(2, 4))
+  return images, np.array([e["label"] for e in examples], np.int32)
+
+
+def initialize(model, example, seed: int):
+  """model.init compiled without XLA's backend optimizations: they would take most of the compile
+  time (one random initializer per parameter) of a program that runs once."""
+  init = jax.jit(lambda key: model.init(key, example, train=False), compiler_options=FAST_COMPILE)
+  return init(jax.random.PRNGKey(seed))
+
+
+def train(squeeze, blocks, width, train_x, train_y, test_x, test_y, steps, batch, seed):
+  """Adam on the log loss; the loss of every step, test accuracy, and each block's test-set gates."""
+  model = models.create("resnet18", num_classes=10, stage_sizes=(blocks,) * 3, num_filters=width,
+                        cifar_stem=True, squeeze=squeeze, se_reduction=SE_REDUCTION)
+  variables = initialize(model, train_x[:2], seed)
+  tx = optax.adam(LEARNING_RATE)
+
+  def objective(params, batch_stats, x, y):
+    logits, updates = model.apply({"params": params, "batch_stats": batch_stats}, x, train=True,
+                                  mutable=["batch_stats"])
+    return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean(), updates["batch_stats"]
+
+  @jax.jit
+  def step(params, batch_stats, opt_state, x, y):
+    (loss, batch_stats), grads = jax.value_and_grad(objective, has_aux=True)(params, batch_stats, x, y)
+    updates, opt_state = tx.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), batch_stats, opt_state, loss
+
+  @jax.jit
+  def predict(params, batch_stats, x):
+    """Predicted classes and every block's gates {block: [batch, channels]} (none without SE)."""
+    logits, state = model.apply({"params": params, "batch_stats": batch_stats}, x, train=False,
+                                mutable=["intermediates"])
+    gates = {block: sown["se"]["se_gate"][0] for block, sown in state.get("intermediates", {}).items()}
+    return jnp.argmax(logits, -1), gates
+
+  params, batch_stats = variables["params"], variables["batch_stats"]
+  opt_state = tx.init(params)
+  rng = np.random.default_rng(seed)
+  shuffled = np.concatenate([rng.permutation(len(train_x)) for _ in range(-(-steps * batch // len(train_x)))])
+  losses = []
+  for i in range(steps):
+    index = shuffled[i * batch:(i + 1) * batch]
+    params, batch_stats, opt_state, loss = step(params, batch_stats, opt_state, train_x[index], train_y[index])
+    losses.append(loss)
+  outputs = [jax.device_get(predict(params, batch_stats, test_x[i:i + EVAL_BATCH]))
+             for i in range(0, len(test_x), EVAL_BATCH)]
+  predicted = np.concatenate([p for p, _ in outputs])
+  gates = {block: np.concatenate([g[block] for _, g in outputs]) for block in outputs[0][1]}
+  return {"losses": [float(x) for x in jax.device_get(losses)], "gates": gates,
+          "test_accuracy": float(np.mean(predicted == test_y)),
+          "parameters": sum(int(np.prod(x.shape)) for x in jax.tree.leaves(params))}
+
+
+def by_class(gates: np.ndarray, labels: np.ndarray) -> np.ndarray:
+  """Mean gate per class and channel: [classes, channels]."""
+  return np.stack([gates[labels == c].mean(axis=0) for c in np.unique(labels)])
+
+
+def class_share(gates: np.ndarray, labels: np.ndarray) -> float:
+  """How much the class decides a gate: between-class variance over total variance, mean over channels."""
+  means = by_class(gates, labels)
+  counts = np.array([np.sum(labels == c) for c in np.unique(labels)])
+  between = (counts[:, None] * (means - gates.mean(axis=0)) ** 2).sum(axis=0) / len(labels)
+  return float(np.mean(between / np.maximum(gates.var(axis=0), 1e-12)))
+
+
+def plot_training(runs: dict, path: str) -> None:
+  fig, ax = plt.subplots(figsize=(7, 4.2))
+  for variant, run in runs.items():
+    window = min(20, len(run["losses"]))
+    ax.plot(np.convolve(run["losses"], np.ones(window) / window, mode="valid"),
+            label=f"{variant}: test accuracy {run['test_accuracy']:.4f}")
+  ax.set_yscale("log")
+  ax.set_xlabel("step")
+  ax.set_ylabel("training loss (mean of 20 steps)")
+  ax.grid(alpha=0.3, which="both")
+  ax.legend()
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+
+
+def plot_gates(runs: dict, labels: np.ndarray, class_names: list[str], path: str) -> None:
+  se = [v for v in runs if runs[v]["gates"]]
+  blocks = list(runs[se[0]]["gates"])
+  fig, axes = plt.subplots(len(se), len(blocks), figsize=(5 * len(blocks), 4 * len(se)), squeeze=False,
+                           layout="constrained")
+  for row, variant in zip(axes, se):
+    for ax, block in zip(row, blocks):
+      image = ax.imshow(by_class(runs[variant]["gates"][block], labels), aspect="auto", cmap="viridis", vmin=0, vmax=1)
+      ax.set_yticks(range(len(class_names)), class_names, fontsize=7)
+      ax.set_xlabel("channel")
+      ax.set_title(f"{variant}, {block}: mean gate", fontsize=9)
+  fig.colorbar(image, ax=axes, shrink=0.8)
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+
+
+def main(argv):
+  del argv
+  start = time.perf_counter()
+  blocks, width, steps, batch = QUICK if FLAGS.quick else FULL
+  if FLAGS.dataset not in DATASETS:
+    launch.fail(f"--dataset must be one of {', '.join(DATASETS)}, got {FLAGS.dataset!r}")
+  train_x, train_y = launch.run_user_code(lambda: load("train"))
+  test_x, test_y = load("test")
+  class_names = data.builder(FLAGS.dataset, FLAGS.data_dir).info.features["label"].names
+
+  runs, rows, gate_rows = {}, [], []
+  for variant, squeeze in VARIANTS.items():
+    run = train(squeeze, blocks, width, train_x, train_y, test_x, test_y, steps, batch, FLAGS.seed)
+    runs[variant] = run
+    rows.append({"variant": variant, "squeeze": squeeze or "—", "parameters": run["parameters"],
+                 "test_accuracy": run["test_accuracy"],
+                 "last_steps_loss": float(np.mean(run["losses"][-steps // 10 - 1:]))})
+    gate_rows += [{"variant": variant, "block": block, "mean_gate": float(g.mean()), "gate_std": float(g.std()),
+                   "class_share": class_share(g, test_y)} for block, g in run["gates"].items()]
+    print(f"{variant}: test accuracy {run['test_accuracy']:.4f}", flush=True)
+
+  os.makedirs(FLAGS.workdir, exist_ok=True)
+  plot_training(runs, os.path.join(FLAGS.workdir, "training.png"))
+  plot_gates(runs, test_y, class_names, os.path.join(FLAGS.workdir, "gates_by_class.png"))
+  accuracy = {r["variant"]: r["test_accuracy"] for r in rows}
+  share = {(r["variant"], r["block"]): r["class_share"] for r in gate_rows}
+  first, last = gate_rows[0]["block"], [r["block"] for r in gate_rows if r["variant"] == "se_avg"][-1]
+  claims = {
+      "SE-ResNet's test accuracy is at least ResNet's": accuracy["se_avg"] >= accuracy["resnet"],
+      "squeezing by the maximum (the lecture's text) reaches at least the test accuracy of the average "
+      "(the paper's)": accuracy["se_max"] >= accuracy["se_avg"],
+      "the gates of the last block depend more on the class than those of the first (SENet paper, Fig. 6)":
+          share[("se_avg", last)] > share[("se_avg", first)],
+  }
+  notes = (f"{FLAGS.dataset} at 14×14 (2×2 average-pooled); CIFAR-style ResNet-{6 * blocks + 2}, widths {width}, "
+           f"{2 * width}, {4 * width}, SE reduction {SE_REDUCTION}; {steps} Adam steps (lr {LEARNING_RATE}) of "
+           f"{batch} images, the same batches for every run; one seed, so differences of a few tenths of a "
+           "point are within run-to-run noise. class_share: between-class variance of a gate over its "
+           "variance across test images, mean over channels (0: the gate ignores the class; 1: the class "
+           "alone sets it).\n\n" + "\n".join(
+               f"- {'holds' if ok else 'does NOT hold'}: {claim}" for claim, ok in claims.items()))
+  report.write(FLAGS.workdir, "Squeeze-and-excitation on ResNet",
+               {"dataset": FLAGS.dataset, "blocks_per_stage": blocks, "width": width, "steps": steps,
+                "batch_size": batch, "learning_rate": LEARNING_RATE, "se_reduction": SE_REDUCTION,
+                "wall_seconds": round(time.perf_counter() - start, 1),
+                "claims": {k: bool(v) for k, v in claims.items()},
+                "gates_by_class": {v: {block: by_class(g, test_y).tolist() for block, g in run["gates"].items()}
+                                   for v, run in runs.items() if run["gates"]}},
+               {"accuracy": rows, "gates": gate_rows}, notes)
+  print(open(os.path.join(FLAGS.workdir, "results.md")).read())
+
+
+if __name__ == "__main__":
+  launch.run(main)
