@@ -66,32 +66,14 @@ MARGIN = 0.01  # The smallest accuracy difference a claim counts: one seed canno
 LEARNING_RATE = 0.02  # At REFERENCE_BATCH; proportional to the batch size.
 MOMENTUM = 0.9
 EVAL_BATCH = 500
-FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
 # The gaps are measured on the first 2,048 test images (mnist5k: 512), in chunks that every batch size divides.
 GAP_IMAGES = 2048
 GAP_CHUNK = 512
 
 
-def load(split: str) -> tuple[np.ndarray, np.ndarray]:
-  """Images 2×2-average-pooled to 14×14: 4× cheaper, and fewer positions per channel behind each
-  batch statistic, as in a network's later layers."""
-  source = data.data_source(FLAGS.dataset, split, FLAGS.data_dir)
-  examples = source.__getitems__(range(len(source)))
-  images = np.stack([e["image"] for e in examples]).astype(np.float32) / 255.0
-  images = images.reshape(-1, 14, 2, 14, 2, 1).mean(axis=(2, 4))
-  return images, np.array([e["label"] for e in examples], np.int32)
-
-
-def initialize(model, example, seed: int):
-  """model.init compiled without XLA's backend optimizations: they would take most of the compile
-  time (one random initializer per parameter) of a program that runs once."""
-  init = jax.jit(lambda key: model.init(key, example, train=False), compiler_options=FAST_COMPILE)
-  return init(jax.random.PRNGKey(seed))
-
-
 def train(model, batch_size, examples, train_x, train_y, seed):
   """All the steps in one compiled scan (thousands of tiny steps at batch 2); the loss of each."""
-  variables = initialize(model, train_x[:2], seed)
+  variables, _ = models.initialize(model, train_x[:2], seed)
   steps = examples // batch_size
   # Decayed to 0, so that the last step's noise does not decide the comparison.
   tx = optax.sgd(optax.cosine_decay_schedule(LEARNING_RATE * batch_size / REFERENCE_BATCH, steps), momentum=MOMENTUM)
@@ -215,8 +197,8 @@ def main(argv):
     if not {2, REFERENCE_BATCH} <= set(batch_sizes) or any(GAP_CHUNK % b for b in batch_sizes):
       launch.fail(f"--batch_sizes must include 2 and {REFERENCE_BATCH} (the claims compare them) and be powers of "
                   f"two up to {GAP_CHUNK}; got {list(batch_sizes)}")
-  train_x, train_y = launch.run_user_code(lambda: load("train"))
-  test_x, test_y = load("test")
+  train_x, train_y = launch.run_user_code(lambda: data.image_arrays(FLAGS.dataset, "train", FLAGS.data_dir, pool=2))
+  test_x, test_y = data.image_arrays(FLAGS.dataset, "test", FLAGS.data_dir, pool=2)
   gap_images = min(GAP_IMAGES, len(test_x) // GAP_CHUNK * GAP_CHUNK)
 
   rows = []

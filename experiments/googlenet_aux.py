@@ -25,7 +25,6 @@ import functools
 import os
 import sys
 import time
-from collections.abc import Mapping
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -59,33 +58,6 @@ VARIANTS = {"with_aux": AUX_WEIGHT, "without_aux": 0.0}
 LEARNING_RATE = 1e-3
 MARGIN = 0.01  # The smallest accuracy difference a claim counts: one seed cannot resolve less.
 EVAL_BATCH = 500
-FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
-
-
-def load(split: str) -> tuple[np.ndarray, np.ndarray]:
-  source = data.data_source(FLAGS.dataset, split, FLAGS.data_dir)
-  examples = source.__getitems__(range(len(source)))
-  images = np.stack([e["image"] for e in examples]).astype(np.float32) / 255.0
-  return images, np.array([e["label"] for e in examples], np.int32)
-
-
-def initialize(model, example, seed: int):
-  """model.init, and the parameter names in network order (a tree of None), which jit's output
-  loses: it comes back with sorted keys. Compiled without XLA's backend optimizations: they would
-  take most of the compile time (one random initializer per parameter) of a program that runs once."""
-  order = {}
-
-  def init(key):
-    variables = model.init(key, example, train=False)
-    order.update(names_in_call_order(variables["params"]))  # Flax adds parameters as modules run.
-    return variables
-
-  variables = jax.jit(init, compiler_options=FAST_COMPILE)(jax.random.PRNGKey(seed))
-  return variables, order
-
-
-def names_in_call_order(tree):
-  return {k: names_in_call_order(v) for k, v in tree.items()} if isinstance(tree, Mapping) else None
 
 
 def xent(logits, labels):
@@ -198,14 +170,14 @@ def main(argv):
     launch.fail(f"--dataset must be one of {', '.join(DATASETS)}, got {FLAGS.dataset!r}")
   start = time.perf_counter()
   width, steps, batch, record_every = QUICK if FLAGS.quick else FULL
-  train_x, train_y = launch.run_user_code(lambda: load("train"))
-  test_x, test_y = load("test")
+  train_x, train_y = launch.run_user_code(lambda: data.image_arrays(FLAGS.dataset, "train", FLAGS.data_dir, pool=1))
+  test_x, test_y = data.image_arrays(FLAGS.dataset, "test", FLAGS.data_dir, pool=1)
   model = models.create("googlenet", num_classes=10, width=width)
-  variables, order = initialize(model, train_x[:2], FLAGS.seed)
+  variables, order = models.initialize(model, train_x[:2], FLAGS.seed)
 
   tx = optax.adam(LEARNING_RATE)
   # The training step of GoogLeNet takes ~20 s to compile here; unoptimized, half that, for --quick's few steps.
-  steps_fns = compile_steps(model, tx, FAST_COMPILE if FLAGS.quick else None)
+  steps_fns = compile_steps(model, tx, models.FAST_COMPILE if FLAGS.quick else None)
   runs, rows = {}, []
   for variant, aux_weight in VARIANTS.items():
     run = train(steps_fns, tx, variables, order, train_x, train_y, test_x, test_y, jnp.float32(aux_weight), steps,

@@ -25,7 +25,6 @@ over training the plain network's early blocks get the smaller share (0.69 again
 import os
 import sys
 import time
-from collections.abc import Mapping
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -59,36 +58,7 @@ NETWORKS = {"resnet": True, "plain": False}  # name: shortcut
 LEARNING_RATE = 0.05
 MOMENTUM = 0.9
 EVAL_BATCH = 500
-FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
 TRAIN_LOSS_EXAMPLES = 5000
-
-
-def load(split: str) -> tuple[np.ndarray, np.ndarray]:
-  """Images 2×2-average-pooled to 14×14 (the network's cost is 4× lower; the classes stay clear)."""
-  source = data.data_source(FLAGS.dataset, split, FLAGS.data_dir)
-  examples = source.__getitems__(range(len(source)))
-  images = np.stack([e["image"] for e in examples]).astype(np.float32) / 255.0
-  images = images.reshape(-1, 14, 2, 14, 2, 1).mean(axis=(2, 4))
-  return images, np.array([e["label"] for e in examples], np.int32)
-
-
-def initialize(model, example, seed: int):
-  """model.init, and the parameter names in network order (a tree of None), which jit's output
-  loses: it comes back with sorted keys. Compiled without XLA's backend optimizations: they would
-  take most of the compile time (one random initializer per parameter) of a program that runs once."""
-  order = {}
-
-  def init(key):
-    variables = model.init(key, example, train=False)
-    order.update(names_in_call_order(variables["params"]))  # Flax adds parameters as modules run.
-    return variables
-
-  variables = jax.jit(init, compiler_options=FAST_COMPILE)(jax.random.PRNGKey(seed))
-  return variables, order
-
-
-def names_in_call_order(tree):
-  return {k: names_in_call_order(v) for k, v in tree.items()} if isinstance(tree, Mapping) else None
 
 
 def train(depth, shortcut, width, train_x, train_y, test_x, test_y, steps, batch, record_every, seed):
@@ -96,7 +66,7 @@ def train(depth, shortcut, width, train_x, train_y, test_x, test_y, steps, batch
   n = (depth - 2) // 6
   model = models.create("resnet18", num_classes=10, stage_sizes=(n, n, n), num_filters=width,
                         cifar_stem=True, shortcut=shortcut)
-  variables, order = initialize(model, train_x[:2], seed)
+  variables, order = models.initialize(model, train_x[:2], seed)
   tx = optax.sgd(LEARNING_RATE, momentum=MOMENTUM)
 
   def objective(params, batch_stats, x, y):
@@ -198,8 +168,8 @@ def main(argv):
       launch.fail(f"--depths must be integers separated by commas, e.g. 8,20,32; got {','.join(FLAGS.depths)}")
     if len(depths) < 2 or any(d < 8 or (d - 2) % 6 for d in depths):
       launch.fail(f"--depths needs at least two depths of the form 6n + 2 (8, 14, 20, 26, 32, …); got {list(depths)}")
-  train_x, train_y = launch.run_user_code(lambda: load("train"))
-  test_x, test_y = load("test")
+  train_x, train_y = launch.run_user_code(lambda: data.image_arrays(FLAGS.dataset, "train", FLAGS.data_dir, pool=2))
+  test_x, test_y = data.image_arrays(FLAGS.dataset, "test", FLAGS.data_dir, pool=2)
 
   runs, rows = {}, []
   for depth in depths:

@@ -55,30 +55,13 @@ VARIANTS = {"resnet": None, "se_avg": "avg", "se_max": "max"}  # name: squeeze
 SE_REDUCTION = 4  # The paper's 16 would leave the 16-channel first stage a single hidden unit.
 LEARNING_RATE = 1e-3
 EVAL_BATCH = 500
-FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
-
-
-def load(split: str) -> tuple[np.ndarray, np.ndarray]:
-  """Images 2×2-average-pooled to 14×14 (the network's cost is 4× lower; the classes stay clear)."""
-  source = data.data_source(FLAGS.dataset, split, FLAGS.data_dir)
-  examples = source.__getitems__(range(len(source)))
-  images = np.stack([e["image"] for e in examples]).astype(np.float32) / 255.0
-  images = images.reshape(-1, 14, 2, 14, 2, 1).mean(axis=(2, 4))
-  return images, np.array([e["label"] for e in examples], np.int32)
-
-
-def initialize(model, example, seed: int):
-  """model.init compiled without XLA's backend optimizations: they would take most of the compile
-  time (one random initializer per parameter) of a program that runs once."""
-  init = jax.jit(lambda key: model.init(key, example, train=False), compiler_options=FAST_COMPILE)
-  return init(jax.random.PRNGKey(seed))
 
 
 def train(squeeze, blocks, width, train_x, train_y, test_x, test_y, steps, batch, seed):
   """Adam on the log loss; the loss of every step, test accuracy, and each block's test-set gates."""
   model = models.create("resnet18", num_classes=10, stage_sizes=(blocks,) * 3, num_filters=width,
                         cifar_stem=True, squeeze=squeeze, se_reduction=SE_REDUCTION)
-  variables = initialize(model, train_x[:2], seed)
+  variables, _ = models.initialize(model, train_x[:2], seed)
   tx = optax.adam(LEARNING_RATE)
 
   def objective(params, batch_stats, x, y):
@@ -169,8 +152,8 @@ def main(argv):
   blocks, width, steps, batch = QUICK if FLAGS.quick else FULL
   if FLAGS.dataset not in DATASETS:
     launch.fail(f"--dataset must be one of {', '.join(DATASETS)}, got {FLAGS.dataset!r}")
-  train_x, train_y = launch.run_user_code(lambda: load("train"))
-  test_x, test_y = load("test")
+  train_x, train_y = launch.run_user_code(lambda: data.image_arrays(FLAGS.dataset, "train", FLAGS.data_dir, pool=2))
+  test_x, test_y = data.image_arrays(FLAGS.dataset, "test", FLAGS.data_dir, pool=2)
   class_names = data.builder(FLAGS.dataset, FLAGS.data_dir).info.features["label"].names
 
   runs, rows, gate_rows = {}, [], []

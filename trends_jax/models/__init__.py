@@ -11,8 +11,10 @@ sets so that batch statistics are taken over the global batch.
 
 import dataclasses
 import functools
+from collections.abc import Mapping
 
 import flax.linen as nn
+import jax
 
 from trends_jax.errors import UserError
 from trends_jax.registry import Registry
@@ -41,3 +43,25 @@ def create(name: str, **kwargs) -> nn.Module:
 
 # Importing the families fills the registry.
 from trends_jax.models import alexnet, char_cnn, cnn, googlenet, mlp, recurrent, resnet, vgg  # noqa: E402,F401
+
+
+# For programs that run once (an initialization): XLA's backend optimizations would take most of
+# their compile time (one random initializer per parameter) and save nothing.
+FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
+
+
+def _names(tree):
+  return {k: _names(v) for k, v in tree.items()} if isinstance(tree, Mapping) else None
+
+
+def initialize(model: nn.Module, example, seed: int) -> tuple[dict, dict]:
+  """model.init compiled with FAST_COMPILE, and the parameter names in the order the network
+  creates them (a tree of None), which jit's output loses: it comes back with sorted keys."""
+  order = {}
+
+  def init(key):
+    variables = model.init(key, example, train=False)
+    order.update(_names(variables["params"]))  # Flax adds parameters as its modules run.
+    return variables
+
+  return jax.jit(init, compiler_options=FAST_COMPILE)(jax.random.PRNGKey(seed)), order
