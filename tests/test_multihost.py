@@ -69,7 +69,8 @@ def test_two_processes_train_like_one(data_dir, tmp_path):
   multi = str(tmp_path / "multi")
   first = _two_processes(multi, data_dir, 8)
   assert "on 4 cpu device(s)" in first[0]
-  assert [line for line in first[1].splitlines() if not line.startswith("[Gloo]")] == []  # Only process 0 speaks.
+  # Only process 0 speaks. (gloo's C++ threads also print connection lines, interleaved at random.)
+  assert not any(marker in first[1] for marker in ("parameters;", "First step", "train step", "Done:"))
   second = _two_processes(multi, data_dir, 16)
   assert "Resumed from step 8" in second[0]
 
