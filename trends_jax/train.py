@@ -35,6 +35,7 @@ class Program(NamedTuple):
   """What a config compiles to: the model, its state's constructor and the two compiled steps."""
   model: nn.Module
   make_state: Callable[[], steps.TrainState]
+  state_shapes: steps.TrainState  # jax.ShapeDtypeStructs of the state make_state builds.
   train_step: Callable
   eval_step: Callable
 
@@ -50,12 +51,12 @@ def build_program(config: ml_collections.ConfigDict, strategy, example_inputs, n
   tx, learning_rate_fn = optim.create(config.optimizer, num_steps)
   make_state = functools.partial(steps.create_train_state, model, tx,
                                  jax.random.PRNGKey(config.seed), jnp.asarray(example_inputs))
-  jax.eval_shape(make_state)
+  state_shapes = jax.eval_shape(make_state)
   train_step = strategy.compile_train_step(
       steps.make_train_step(model, loss_fn, learning_rate_fn, strategy.axis_name,
                             skip_nonfinite=config.get("nonfinite_steps", "stop") == "skip"))
   eval_step = strategy.compile_eval_step(steps.make_eval_step(model, loss_fn, strategy.axis_name))
-  return Program(model, make_state, train_step, eval_step)
+  return Program(model, make_state, state_shapes, train_step, eval_step)
 
 
 def _finite(metrics: dict) -> bool:
@@ -104,8 +105,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
   program = build_program(config, strategy, example["inputs"], data.num_outputs(ds), num_steps)
 
   # --- The workdir can hold this run (the last check: nothing is written before it) ---
-  state_shapes = jax.eval_shape(program.make_state)
-  run.check_free_space(sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(state_shapes)))
+  run.check_free_space(sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(program.state_shapes)))
   run.check_writable()
 
   # --- State: from the latest checkpoint, or new ---
