@@ -31,6 +31,7 @@ def get_config(arg="resnet18"):
   c.optimizer.update({"name": "nesterov", "momentum": 0.9, "learning_rate": 0.1, "l2": 5e-4,
                       "schedule": "cosine", "warmup_steps": 400})
   c.dataset.name = "cifar10"
+  c.dataset.cache = True  # Decoded once into memory: the loop does not wait for reads.
   c.dataset.preprocess = f"random_crop(32, pad=4)|flip_lr|value_range(0, 1)|standardize({MEAN}, {STD})"
   c.dataset.eval_preprocess = f"value_range(0, 1)|standardize({MEAN}, {STD})"
   return c

@@ -34,6 +34,7 @@ def get_config(arg=None):
 
   c.dataset.name = "mnist5k"
   c.dataset.preprocess = "value_range(0, 1)"
+  c.dataset.cache = True  # Decoded once into memory: the loop does not wait for reads.
 
   if arg == "quick":
     c.num_epochs = 0.0

@@ -50,5 +50,6 @@ def get_config(arg="cnn"):
   c.optimizer.schedule = "cosine"
   c.optimizer.warmup_steps = 30 if budget == "cpu" else 500
   c.dataset.name = "fashion_mnist"
+  c.dataset.cache = True  # Decoded once into memory: the loop does not wait for reads.
   c.dataset.preprocess = preprocess
   return c

@@ -59,6 +59,7 @@ def get_config(arg="mnist5k"):
   c.optimizer.grad_clip_norm = 1.0
 
   c.dataset.name = name
+  c.dataset.cache = True  # Decoded once into memory: the loop does not wait for reads.
   order = f"{num_pixels}, permutation_seed=0" if "permuted" in options else ""
   c.dataset.preprocess = f"value_range(0, 1)|pixel_sequence({order})"
 

@@ -32,6 +32,12 @@ import collections, shutil
 shutil.disk_usage = lambda path: collections.namedtuple("usage", "total used free")(2**30, 2**30 - 2**20, 2**20)
 """
 
+LOW_MEMORY = """
+import os
+page_count = os.sysconf
+os.sysconf = lambda name: 2**20 // page_count("SC_PAGE_SIZE") if name == "SC_AVPHYS_PAGES" else page_count(name)
+"""
+
 
 def _rows():
   lines = [line for line in open(TABLE) if line.startswith("| ") and not line.startswith("| bad input")]
@@ -83,6 +89,8 @@ def test_bad_input_row(name, tried, message, data_dir, tmp_path):
     prelude = READ_ONLY
   elif name == "full disk":
     prelude = FULL_DISK
+  elif name == "dataset too large to cache":
+    prelude = LOW_MEMORY
   elif name == "missing workdir flag":
     common = [f"--config.dataset.data_dir={data_dir}"]
   else:

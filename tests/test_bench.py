@@ -25,7 +25,8 @@ BENCH_FIELDS = {
     "flops_per_step", "flops_per_second", "peak_flops_per_second", "mfu", "peak_memory_bytes", "step_memory_bytes",
     "donated_bytes",
     "back_to_back_seconds_per_step", "loop_steps", "loop_seconds_per_step", "loop_examples_per_sec",
-    "train_step_median_after_loop_seconds", "loop_overhead_percent", "targets",
+    "loop_repeats", "train_step_median_around_loops_seconds", "loop_overhead_percent_each",
+    "loop_overhead_percent", "targets",
 }
 
 
@@ -50,8 +51,10 @@ def test_bench_reports_every_field_and_a_relaunch_loads_the_compiled_step(tmp_pa
   assert cold["flops_per_step"] > 1e6 and cold["flops_per_second"] > 0 and cold["step_memory_bytes"] > 0
   assert cold["donated_bytes"] > 0  # The state's buffers are reused for the new state.
   assert cold["loop_steps"] == 5 and cold["loop_seconds_per_step"] > 0 and cold["back_to_back_seconds_per_step"] > 0
-  bare = (cold["train_step_median_seconds"] + cold["train_step_median_after_loop_seconds"]) / 2
-  assert cold["loop_overhead_percent"] == pytest.approx(100 * (cold["loop_seconds_per_step"] / bare - 1))
+  before, after = cold["train_step_median_around_loops_seconds"]
+  assert before == cold["train_step_median_seconds"] and cold["loop_repeats"] == 1
+  assert cold["loop_overhead_percent"] == pytest.approx(100 * (cold["loop_seconds_per_step"] / ((before + after) / 2) - 1))
+  assert cold["loop_overhead_percent_each"] == [cold["loop_overhead_percent"]]
   assert len(cold["targets"]) == 2 and all(isinstance(v, bool) for v in cold["targets"].values())
   assert not cold["compile_cache_hit"] and os.listdir(tmp_path / "cache")
 

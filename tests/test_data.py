@@ -1,5 +1,6 @@
 """Offline datasets through tfds.data_source, the grain pipeline, and data errors."""
 
+import json
 import time
 
 import numpy as np
@@ -118,3 +119,73 @@ def test_stock_name_through_mock_data():
     batch = next(iter(pipeline.train_loader(source, global_batch_size=8, seed=0,
                                             preprocess_spec="value_range(0, 1)")))
   assert batch["inputs"].shape == (8, 28, 28, 1)
+
+
+def _grain_loader(source, spec, seed, batch_size):
+  """grain's own DataLoader over the project's sampler: what `BatchLoader` must match."""
+  import grain
+  sampler = pipeline.GlobalBatchSampler(len(source), batch_size, seed)
+  operations = pipeline._transforms(spec, "image", "label", source) + [
+      grain.transforms.Batch(batch_size, drop_remainder=True)]
+  return grain.DataLoader(data_source=source, sampler=sampler, operations=operations,
+                          shard_options=grain.sharding.NoSharding(), worker_count=0)
+
+
+@pytest.mark.parametrize("spec", ["random_crop(6, pad=1)|flip_lr|value_range(0, 1)", "value_range(0, 1)"])
+def test_batch_loader_reads_what_grains_data_loader_reads(data_dir, spec):
+  source = data.data_source("digits", "train", data_dir)  # 1,437 records: 3 epochs in 70 batches of 64.
+  theirs = iter(_grain_loader(source, spec, seed=5, batch_size=64))
+  ours = pipeline.train_loader(source, global_batch_size=64, seed=5, preprocess_spec=spec)
+  assert isinstance(ours, pipeline.BatchLoader)
+  for step in range(70):
+    a, b = next(theirs), next(ours)
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a), step
+    assert json.loads(theirs.get_state()) == json.loads(ours.get_state()), step
+  # Either one's checkpointed state resumes the other at the same batch.
+  resumed_ours = pipeline.train_loader(source, global_batch_size=64, seed=5, preprocess_spec=spec)
+  resumed_ours.set_state(theirs.get_state())
+  resumed_theirs = iter(_grain_loader(source, spec, seed=5, batch_size=64))
+  resumed_theirs.set_state(ours.get_state())
+  expected = next(ours)
+  for resumed in (resumed_ours, resumed_theirs):
+    np.testing.assert_array_equal(next(resumed)["inputs"], expected["inputs"])
+
+
+def test_sampler_reads_what_grains_index_sampler_reads():
+  import grain
+  ours = pipeline.GlobalBatchSampler(100, 10, seed=7)
+  theirs = grain.samplers.IndexSampler(100, shuffle=True, num_epochs=None, seed=7)
+  for index in range(0, 350, 7):  # Three and a half epochs.
+    assert ours[index].record_key == theirs[index].record_key
+    np.testing.assert_array_equal(ours.rng(index).integers(0, 2**31, 4), theirs[index].rng.integers(0, 2**31, 4))
+
+
+def test_a_decoded_split_reads_like_its_source_and_cannot_be_edited(data_dir):
+  from trends_jax.data import memory_cache
+  source = data.data_source("digits", "test", data_dir)
+  cached = memory_cache.DecodedSplit(source, "digits test")
+  assert len(cached) == len(source) and repr(cached) == repr(source)
+  for i in (0, 17, len(source) - 1):
+    assert cached[i].keys() == source[i].keys()
+    np.testing.assert_array_equal(cached[i]["image"], source[i]["image"])
+    assert cached[i]["label"] == source[i]["label"]
+  with pytest.raises(ValueError, match="read-only"):
+    cached[0]["image"][0, 0, 0] = 1
+  # The same batches, and a state saved reading one resumes reading the other.
+  spec = "random_crop(6, pad=1)|value_range(0, 1)"
+  plain = pipeline.train_loader(source, global_batch_size=32, seed=1, preprocess_spec=spec)
+  fast = pipeline.train_loader(cached, global_batch_size=32, seed=1, preprocess_spec=spec)
+  for _ in range(13):
+    np.testing.assert_array_equal(next(plain)["inputs"], next(fast)["inputs"])
+  resumed = pipeline.train_loader(cached, global_batch_size=32, seed=1, preprocess_spec=spec)
+  resumed.set_state(plain.get_state())
+  np.testing.assert_array_equal(next(resumed)["inputs"], next(plain)["inputs"])
+
+
+def test_caching_a_split_larger_than_half_the_free_memory_is_refused_before_reading(data_dir, monkeypatch):
+  from trends_jax.data import memory_cache
+  source = data.data_source("mnist5k", "train", data_dir)
+  monkeypatch.setattr(memory_cache, "_available_memory_bytes", lambda: 4 * 2**20)
+  with pytest.raises(UserError, match=r"about 3\.0 MiB of decoded mnist5k train in memory, more than half of "
+                                      r"the 4\.0 MiB available; set --config.dataset.cache=False"):
+    memory_cache.DecodedSplit(source, "mnist5k train")

@@ -86,6 +86,11 @@ def _in_a_second_save(workdir):
   return any(name.isdigit() for name in names) and any("tmp" in name for name in names)
 
 
+def _has_checkpoint(workdir):
+  directory = os.path.join(workdir, "checkpoints")
+  return os.path.isdir(directory) and any(name.isdigit() for name in os.listdir(directory))
+
+
 def _logged_step(workdir, step):
   path = os.path.join(workdir, "metrics.jsonl")
   return os.path.exists(path) and any(json.loads(line)["step"] >= step for line in open(path) if line.strip())
@@ -97,8 +102,9 @@ def test_sigkill_at_any_moment_then_the_same_command_ends_bitwise_equal(data_dir
   process = _launch(workdir, data_dir)
   if moment == "while_saving":
     _wait_for(lambda: _in_a_second_save(workdir) or process.poll() is not None)
-  else:
-    _wait_for(lambda: _logged_step(workdir, int(moment.split("_")[1])) or process.poll() is not None)
+  else:  # Past that step, with a checkpoint complete (orbax writes them while steps go on).
+    _wait_for(lambda: (_logged_step(workdir, int(moment.split("_")[1])) and _has_checkpoint(workdir))
+              or process.poll() is not None)
   process.kill()
   process.communicate()
   assert process.returncode == -signal.SIGKILL, "the run ended before it could be killed"

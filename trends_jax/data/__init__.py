@@ -11,7 +11,7 @@ import os
 import numpy as np
 import tensorflow_datasets as tfds
 
-from trends_jax.data import digits, fashion_mnist, language_model, mnist5k, text_corpora
+from trends_jax.data import digits, fashion_mnist, language_model, memory_cache, mnist5k, text_corpora
 from trends_jax.errors import UserError
 
 # Project builders whose sources ship in installed packages: preparing them needs no network,
@@ -86,11 +86,13 @@ def num_classes(name: str, data_dir: str | None = None, label_key: str = "label"
 
 
 def examples(ds, split: str):
-  """What a trainer reads from `split` of config.dataset `ds`: the dataset's examples or, for a
-  language model (`ds.seq_len > 0`), windows of character ids over its text (`language_model`)."""
+  """What a trainer reads from `split` of config.dataset `ds`: the dataset's examples (decoded
+  into memory once with `ds.cache`) or, for a language model (`ds.seq_len > 0`), windows of
+  character ids over its text (`language_model`)."""
   if ds.get("seq_len", 0) > 0:
     return language_model.windows(ds, split)
-  return data_source(ds.name, split, ds.data_dir)
+  source = data_source(ds.name, split, ds.data_dir)
+  return memory_cache.DecodedSplit(source, f"{ds.name} {split}") if ds.get("cache") else source
 
 
 def num_outputs(ds) -> int:

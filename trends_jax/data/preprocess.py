@@ -86,11 +86,18 @@ class RandomApply(grain.transforms.RandomMap):
 
 
 def apply_all(example, transforms, rng: np.random.Generator | None = None):
-  """Runs grain transforms on one example outside a pipeline (e.g. for shapes at init)."""
-  rng = rng or np.random.default_rng(0)
+  """Runs grain transforms on one example as grain does: every random one draws from `rng`, in order."""
   for t in transforms:
-    example = t.random_map(example, rng) if isinstance(t, RandomApply) else t.map(example)
+    if isinstance(t, RandomApply):
+      rng = rng or np.random.default_rng(0)
+      example = t.random_map(example, rng)
+    else:
+      example = t.map(example)
   return example
+
+
+def is_random(transforms) -> bool:
+  return any(isinstance(t, RandomApply) for t in transforms)
 
 
 def _literal(node: ast.AST, spec: str):
