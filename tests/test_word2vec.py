@@ -251,6 +251,24 @@ def test_preempted_run_resumes_exactly(tmp_path, text_file, monkeypatch):
   assert train_word2vec.train_and_evaluate(config, whole)["step"] == 8  # Finished: no more training.
 
 
+def test_a_damaged_latest_checkpoint_falls_back_to_the_previous_one(tmp_path, text_file, capsys, monkeypatch):
+  from tests.test_reliability import _damage
+  from tests.test_train import _PreemptAfter
+  config = _config(text_file, num_train_steps=12, keep_checkpoints=2)
+  whole, damaged = str(tmp_path / "whole"), str(tmp_path / "damaged")
+  train_word2vec.train_and_evaluate(config, whole, jax.devices()[:1])
+  monkeypatch.setattr(train_word2vec, "PreemptionGuard", _PreemptAfter(8))
+  train_word2vec.train_and_evaluate(config, damaged, jax.devices()[:1])  # Checkpoints 4 and 8.
+  monkeypatch.undo()
+  _damage(os.path.join(damaged, "checkpoints", "8"), "state")
+  capsys.readouterr()
+  status = train_word2vec.train_and_evaluate(config, damaged, jax.devices()[:1])
+  out = capsys.readouterr().out
+  assert "warning: checkpoint step 8 cannot be read" in out and "Resumed from step 4" in out
+  assert status["state"] == "done" and os.path.isdir(os.path.join(damaged, "checkpoints", "8.unreadable"))
+  np.testing.assert_array_equal(_vectors(whole).vectors, _vectors(damaged).vectors)
+
+
 def test_eight_devices_train_like_one(tmp_path, text_file):
   assert jax.device_count() == 8
   one = train_word2vec.train_and_evaluate(_config(text_file), str(tmp_path / "one"), jax.devices()[:1])

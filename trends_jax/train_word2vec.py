@@ -217,24 +217,27 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
 
   # --- State: from the latest checkpoint, or new ---
   checkpointer = Checkpointer(run.checkpoint_dir, config.keep_checkpoints)
-  start_step = checkpointer.latest_step() or 0
-  previous_seconds = (run.read_status() or {}).get("wall_seconds", 0.0) if start_step else 0.0
-  progress = Progress(num_steps, start_step, enabled=lead)
-  if start_step >= num_steps:
+  latest_step = checkpointer.latest_step() or 0
+  progress = Progress(num_steps, latest_step, enabled=lead)
+  if latest_step >= num_steps:
     checkpointer.close()
-    progress.say(f"Run in {run.path} already finished at step {start_step}; nothing to train.")
-    return run.read_status() or run.write_status("done", start_step, num_train_steps=num_steps)
+    progress.say(f"Run in {run.path} already finished at step {latest_step}; nothing to train.")
+    return run.read_status() or run.write_status("done", latest_step, num_train_steps=num_steps)
   if lead:
     run.write_config(config)
     corpus.save_vocabulary(os.path.join(run.path, "vocabulary.tsv"))
-  if start_step:
-    host_state, _ = checkpointer.restore(start_step, strategy.abstract_state(make_state))
+  # A damaged newest checkpoint is moved aside and the one before it restored.
+  restored = latest_step and checkpointer.restore_latest(strategy.abstract_state(make_state), warn=progress.say)
+  start_step = 0
+  if restored:
+    start_step, host_state, _ = restored
     state = strategy.put_state(host_state)
     if lead:
       run.drop_metrics_after(start_step)
     progress.say(f"Resumed from step {start_step} in {run.checkpoint_dir}")
   else:
     state = strategy.init_state(make_state)
+  previous_seconds = (run.read_status() or {}).get("wall_seconds", 0.0) if start_step else 0.0
   progress.say(f"word2vec {m.name}, {m.output}: {len(corpus.words):,} words × {m.dim}, corpus "
                f"{num_words:,} words; {num_steps} steps of {config.batch_size} words on "
                f"{strategy.num_devices} {jax.devices()[0].platform} device(s)")
@@ -263,8 +266,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
   pending, sections = [], []
   last_log_time, last_log_step = None, start_step
   final_state, step = "done", start_step
-  try:
-    with PreemptionGuard() as preemption:
+  # The guard stays on until the vectors, the last checkpoint and the status are written, so a
+  # second signal (or Ctrl-C) during them cannot interrupt them.
+  with PreemptionGuard() as preemption:
+    try:
       loop_start = time.perf_counter()
       for step in range(start_step + 1, num_steps + 1):
         start = (step - 1) * config.batch_size % num_words
@@ -307,31 +312,31 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
           final_state = "preempted"
           progress.say(f"{preemption.signal_name}: saved step {step}; run the same command to resume.")
           break
-  except BaseException as e:
+    except BaseException as e:
+      checkpointer.close()
+      writer.close()
+      if lead:
+        run.write_status("failed", step, num_train_steps=num_steps, error=f"{type(e).__name__}: {e}")
+      raise
+
+    # --- Export ---
     checkpointer.close()
     writer.close()
-    if lead:
-      run.write_status("failed", step, num_train_steps=num_steps, error=f"{type(e).__name__}: {e}")
-    raise
-
-  # --- Export ---
-  checkpointer.close()
-  writer.close()
-  if not lead:
-    return {"state": final_state, "step": step}
-  if final_state == "done":
-    vectors = word_vectors.WordVectors(corpus.words, np.asarray(jax.device_get(state.params["input"])))
-    vectors.save_word2vec_format(os.path.join(run.path, "vectors.txt"), binary=False)
-    vectors.save_word2vec_format(os.path.join(run.path, "vectors.bin"), binary=True)
-  records = run.read_metrics()
-  final_eval = next((r for r in reversed(records) if r["split"] == "eval"), {})
-  if records:
-    plots.training_curves(records, run.curves_path, title=f"word2vec {m.name} on {ds.text_file or ds.name}")
-  status = run.write_status(final_state, step, num_train_steps=num_steps,
-                            wall_seconds=round(previous_seconds + time.perf_counter() - launch_time, 2),
-                            vocabulary_size=len(corpus.words), corpus_words=num_words,
-                            analogy_sections=sections,
-                            **{f"eval_{k}": v for k, v in final_eval.items() if k not in ("step", "split")})
+    if not lead:
+      return {"state": final_state, "step": step}
+    if final_state == "done":
+      vectors = word_vectors.WordVectors(corpus.words, np.asarray(jax.device_get(state.params["input"])))
+      vectors.save_word2vec_format(os.path.join(run.path, "vectors.txt"), binary=False)
+      vectors.save_word2vec_format(os.path.join(run.path, "vectors.bin"), binary=True)
+    records = run.read_metrics()
+    final_eval = next((r for r in reversed(records) if r["split"] == "eval"), {})
+    if records:
+      plots.training_curves(records, run.curves_path, title=f"word2vec {m.name} on {ds.text_file or ds.name}")
+    status = run.write_status(final_state, step, num_train_steps=num_steps,
+                              wall_seconds=round(previous_seconds + time.perf_counter() - launch_time, 2),
+                              vocabulary_size=len(corpus.words), corpus_words=num_words,
+                              analogy_sections=sections,
+                              **{f"eval_{k}": v for k, v in final_eval.items() if k not in ("step", "split")})
   if final_state == "done":
     progress.say(f"Done: step {step}, " + ", ".join(
         f"{k} {v:.4f}" for k, v in final_eval.items() if k not in ("step", "split")))
