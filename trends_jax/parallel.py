@@ -47,10 +47,10 @@ class JitDataParallel:
   def init_state(self, make_state: Callable[[], Any]) -> Any:
     return jax.jit(make_state, out_shardings=self.replicated)()
 
-  def abstract_state(self, make_state: Callable[[], Any]) -> Any:
-    """Shapes, dtypes and shardings of the state, as the target for a checkpoint restore."""
-    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=self.replicated),
-                        jax.eval_shape(make_state))
+  def abstract_state(self, state_shapes: Any) -> Any:
+    """Shapes, dtypes and shardings of the state (`jax.eval_shape` of its constructor), as the
+    target for a checkpoint restore."""
+    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=self.replicated), state_shapes)
 
   def put_state(self, host_state: Any) -> Any:
     return jax.device_put(host_state, self.replicated)
@@ -95,8 +95,8 @@ class PmapDataParallel:
   def init_state(self, make_state: Callable[[], Any]) -> Any:
     return self.put_state(jax.jit(make_state)())
 
-  def abstract_state(self, make_state: Callable[[], Any]) -> Any:
-    return jax.eval_shape(make_state)
+  def abstract_state(self, state_shapes: Any) -> Any:
+    return state_shapes
 
   def put_state(self, host_state: Any) -> Any:
     return flax.jax_utils.replicate(host_state, self.devices)

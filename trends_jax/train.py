@@ -123,7 +123,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
                                  read_threads=ds.get("read_threads", -1), **input_kwargs)
   loader_iterator = iter(loader)
   restored = latest_step and checkpointer.restore_latest(
-      strategy.abstract_state(program.make_state), warn=progress.say)
+      strategy.abstract_state(program.state_shapes), warn=progress.say)
   start_step = 0
   if restored:
     start_step, host_state, data_state = restored

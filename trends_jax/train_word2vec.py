@@ -227,7 +227,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
     run.write_config(config)
     corpus.save_vocabulary(os.path.join(run.path, "vocabulary.tsv"))
   # A damaged newest checkpoint is moved aside and the one before it restored.
-  restored = latest_step and checkpointer.restore_latest(strategy.abstract_state(make_state), warn=progress.say)
+  restored = latest_step and checkpointer.restore_latest(strategy.abstract_state(jax.eval_shape(make_state)),
+                                                       warn=progress.say)
   start_step = 0
   if restored:
     start_step, host_state, _ = restored

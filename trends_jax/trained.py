@@ -44,7 +44,7 @@ def load(workdir: str) -> Run:
   num_steps = (run.read_status() or {}).get("num_train_steps") or config.num_train_steps or 1
   strategy = parallel.create("jit", jax.devices()[:1])
   program = train.build_program(config, strategy, example, data.num_outputs(ds), num_steps)
-  state, _ = checkpointer.restore(step, strategy.abstract_state(program.make_state))
+  state, _ = checkpointer.restore(step, strategy.abstract_state(program.state_shapes))
   checkpointer.close()
   variables = {"params": state.params}
   if state.batch_stats is not None:
