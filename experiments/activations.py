@@ -33,7 +33,7 @@ import optax  # noqa: E402
 from absl import flags  # noqa: E402
 
 from experiments import launch  # noqa: E402
-from trends_jax import data, gradient_flow, models, report  # noqa: E402
+from trends_jax import data, gradient_flow, models, plots, report  # noqa: E402
 from trends_jax.errors import UserError  # noqa: E402
 
 matplotlib.use("Agg")
@@ -142,9 +142,7 @@ def plot_gradients(runs: dict, depth: int, path: str) -> None:
   axes[1, 0].set_ylabel("‖∂loss/∂kernel‖")
   for ax in axes[0]:
     ax.legend(fontsize=8)
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
+  plots.save(fig, path)
 
 
 def plot_curves(runs: dict, path: str) -> None:
@@ -165,9 +163,7 @@ def plot_curves(runs: dict, path: str) -> None:
     for ax in axes[:, col]:
       ax.grid(alpha=0.3)
   axes[0, 0].legend(fontsize=8)
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
+  plots.save(fig, path)
 
 
 def lecture_claims(rows: dict, depth: int) -> dict[str, bool]:

@@ -42,7 +42,8 @@ import optax  # noqa: E402
 from absl import flags  # noqa: E402
 
 from experiments import launch  # noqa: E402
-from trends_jax import data, models, report  # noqa: E402
+from trends_jax import data, losses, models, plots, report  # noqa: E402
+from trends_jax import steps as train_steps  # noqa: E402
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -52,11 +53,10 @@ flags.DEFINE_string("workdir", None, "Where results and figures go.")
 flags.mark_flag_as_required("workdir")
 flags.DEFINE_bool("quick", False, "Two batch sizes, a few hundred examples, a narrow network (for tests).")
 flags.DEFINE_string("data_dir", None, "TFDS data directory.")
-flags.DEFINE_string("dataset", "fashion_mnist", "28×28 grey images, 10 classes: fashion_mnist or mnist5k.")
+flags.DEFINE_enum("dataset", "fashion_mnist", ["fashion_mnist", "mnist5k"], "28×28 grey images, 10 classes.")
 flags.DEFINE_list("batch_sizes", None, "Batch sizes (default 2,4,8,16,32,64,128,256; quick 2,32).")
 flags.DEFINE_integer("seed", 0, "Seed of initialization and batches.")
 
-DATASETS = ("fashion_mnist", "mnist5k")
 # Sizes: (batch sizes, examples seen per run, convolution widths, dense width).
 FULL = ((2, 4, 8, 16, 32, 64, 128, 256), 16_384, (8, 16), 64)
 QUICK = ((2, 32), 256, (4, 8), 16)
@@ -77,29 +77,20 @@ def train(model, batch_size, examples, train_x, train_y, seed):
   steps = examples // batch_size
   # Decayed to 0, so that the last step's noise does not decide the comparison.
   tx = optax.sgd(optax.cosine_decay_schedule(LEARNING_RATE * batch_size / REFERENCE_BATCH, steps), momentum=MOMENTUM)
-  rng = np.random.default_rng(seed)
-  shuffled = np.concatenate([rng.permutation(len(train_x)) for _ in range(-(-examples // len(train_x)))])
-  batches = shuffled[:steps * batch_size].reshape(steps, batch_size)
-
-  def objective(params, batch_stats, x, y):
-    logits, updates = model.apply({"params": params, "batch_stats": batch_stats}, x, train=True,
-                                  mutable=["batch_stats"])
-    return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean(), updates.get("batch_stats", {})
+  state = train_steps.TrainState.create(apply_fn=model.apply, params=variables["params"], tx=tx,
+                                        batch_stats=variables.get("batch_stats"), rng=jax.random.PRNGKey(seed))
+  step = train_steps.make_train_step(model, losses.softmax_cross_entropy)
 
   @jax.jit
-  def run(params, batch_stats, images, labels, batches):
-    def step(carry, index):
-      params, batch_stats, opt_state = carry
-      (loss, batch_stats), grads = jax.value_and_grad(objective, has_aux=True)(
-          params, batch_stats, images[index], labels[index])
-      updates, opt_state = tx.update(grads, opt_state, params)
-      return (optax.apply_updates(params, updates), batch_stats, opt_state), loss
+  def run(state, images, labels, batches):
+    def scan_step(state, index):
+      state, metrics = step(state, {"inputs": images[index], "label": labels[index]})
+      return state, metrics["loss"]
+    return jax.lax.scan(scan_step, state, batches)
 
-    (params, batch_stats, _), losses = jax.lax.scan(step, (params, batch_stats, tx.init(params)), batches)
-    return params, batch_stats, losses
-
-  params, batch_stats, losses = run(variables["params"], variables.get("batch_stats", {}), train_x, train_y, batches)
-  return {"params": params, "batch_stats": batch_stats}, np.asarray(losses)
+  state, step_losses = run(state, train_x, train_y, data.shuffled_batches(len(train_x), batch_size, steps, seed))
+  trained = {"params": state.params, "batch_stats": state.batch_stats if state.batch_stats is not None else {}}
+  return trained, np.asarray(step_losses)
 
 
 def accuracy_with_running_averages(model, variables, x, y) -> float:
@@ -156,9 +147,7 @@ def plot_accuracy(rows: list[dict], path: str) -> None:
   ax.set_ylabel("test accuracy")
   ax.grid(alpha=0.3, which="both")
   ax.legend()
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
+  plots.save(fig, path)
 
 
 def plot_gap(rows: list[dict], path: str) -> None:
@@ -177,17 +166,13 @@ def plot_gap(rows: list[dict], path: str) -> None:
   ax.set_title("BatchNorm inputs of test batches: statistics against running averages")
   ax.grid(alpha=0.3, which="both")
   ax.legend()
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
+  plots.save(fig, path)
 
 
 def main(argv):
   del argv
   start = time.perf_counter()
   batch_sizes, examples, features, hidden = QUICK if FLAGS.quick else FULL
-  if FLAGS.dataset not in DATASETS:
-    launch.fail(f"--dataset must be one of {', '.join(DATASETS)}, got {FLAGS.dataset!r}")
   if FLAGS.batch_sizes:
     try:
       batch_sizes = tuple(sorted(int(b) for b in FLAGS.batch_sizes))

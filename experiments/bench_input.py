@@ -2,9 +2,10 @@ r"""Input-pipeline throughput (examples/sec) with 0, 1 and 2 grain worker proces
 
     python experiments/bench_input.py [--batches=40] [--workdir=runs/bench_input]
 
-Pipelines: Fashion-MNIST (28×28, value_range) and an ImageNet-shaped one on mock JPEGs
-(500×375, decode → inception_crop(224) → flip → normalize). Prints a table and writes
-results.json and results.md into --workdir.
+Pipelines: Fashion-MNIST (28×28, value_range) read from its files and decoded into memory first
+(`dataset.cache`), and an ImageNet-shaped one on mock JPEGs (500×375, decode → inception_crop(224)
+→ flip → normalize). With 0 workers the trainer's `BatchLoader` reads, with more grain's
+DataLoader. Prints a table and writes results.json and results.md into --workdir.
 """
 
 import io
@@ -20,7 +21,7 @@ from absl import flags  # noqa: E402
 
 from experiments import launch  # noqa: E402
 from trends_jax import benchmark, data  # noqa: E402
-from trends_jax.data import pipeline  # noqa: E402
+from trends_jax.data import memory_cache, pipeline  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("batches", 40, "Batches timed per measurement, after 3 warm-up batches.")
@@ -55,7 +56,9 @@ def examples_per_sec(source, spec: str, batch_size: int, workers: int) -> float:
 
 def main(argv):
   del argv
-  cases = [("fashion_mnist", lambda: data.data_source("fashion_mnist", "train", FLAGS.data_dir),
+  fashion = lambda: data.data_source("fashion_mnist", "train", FLAGS.data_dir)  # noqa: E731
+  cases = [("fashion_mnist", fashion, "value_range(0, 1)", 128),
+           ("fashion_mnist_cached", lambda: memory_cache.DecodedSplit(fashion(), "fashion_mnist train"),
             "value_range(0, 1)", 128),
            ("imagenet_shaped_jpeg", mock_jpegs, IMAGENET_PP, 32)]
   rows = []

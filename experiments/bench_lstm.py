@@ -26,7 +26,7 @@ import numpy as np  # noqa: E402
 from absl import flags  # noqa: E402
 
 from experiments import launch  # noqa: E402
-from trends_jax import benchmark, report  # noqa: E402
+from trends_jax import benchmark, plots, report  # noqa: E402
 from trends_jax.models import recurrent  # noqa: E402
 
 matplotlib.use("Agg")
@@ -101,9 +101,7 @@ def plot(rows: list[dict], size: dict, path: str) -> None:
   ax.set_xlabel("milliseconds per training step (forward + backward)")
   ax.set_title(f"LSTM, batch {size['batch']}, length {size['length']}, {size['features']}→{size['hidden']}"
                f" × {size['layers']} layer(s), {jax.devices()[0].platform}")
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
+  plots.save(fig, path)
 
 
 def main(argv):

@@ -32,7 +32,7 @@ import numpy as np  # noqa: E402
 from absl import flags  # noqa: E402
 
 from experiments import launch  # noqa: E402
-from trends_jax import data, report, train_word2vec, word_vectors  # noqa: E402
+from trends_jax import data, plots, report, train_word2vec, word_vectors  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Where runs, results and figures go.")
@@ -124,9 +124,7 @@ def plot(rows, path):
            color=["tab:gray" if r["engine"].startswith("gensim") else "tab:blue" for r in rows])
     ax.set_xticks(range(len(rows)), labels, fontsize=7)
     ax.set_title(title)
-  fig.tight_layout()
-  fig.savefig(path, dpi=120)
-  plt.close(fig)
+  plots.save(fig, path, dpi=120)
 
 
 def main(argv):

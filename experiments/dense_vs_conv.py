@@ -30,7 +30,7 @@ import numpy as np  # noqa: E402
 from absl import flags  # noqa: E402
 
 from experiments import launch  # noqa: E402
-from trends_jax import models, report, train  # noqa: E402
+from trends_jax import models, plots, report, train  # noqa: E402
 from trends_jax.config import base_config  # noqa: E402
 from trends_jax.workdir import Workdir  # noqa: E402
 
@@ -118,9 +118,7 @@ def plot_layers(rows: list[dict], path: str) -> None:
   ax.set_title("one layer on a 1024×768 RGB image")
   ax.grid(alpha=0.3, axis="x", which="both")
   ax.legend(fontsize=8, loc="lower right")
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
+  plots.save(fig, path)
 
 
 def plot_accuracy(rows: list[dict], path: str) -> None:
@@ -136,9 +134,7 @@ def plot_accuracy(rows: list[dict], path: str) -> None:
   ax.set_title("Fashion-MNIST: CNN against MLP at equal parameter budgets")
   ax.grid(alpha=0.3, axis="y")
   ax.legend(loc="lower right")
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
+  plots.save(fig, path)
 
 
 def lecture_claims(layers: dict[str, dict], runs: list[dict]) -> dict[str, bool]:

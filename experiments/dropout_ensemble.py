@@ -30,7 +30,7 @@ import numpy as np  # noqa: E402
 from absl import flags  # noqa: E402
 
 from experiments import launch  # noqa: E402
-from trends_jax import data, report, train, trained  # noqa: E402
+from trends_jax import data, plots, report, train, trained  # noqa: E402
 from trends_jax.config import base_config  # noqa: E402
 from trends_jax.data import pipeline  # noqa: E402
 
@@ -126,9 +126,7 @@ def plot(accuracy: dict, sizes: list[int], path: str) -> None:
   ax.set_title(f"Monte-Carlo dropout (p = {DROPOUT_RATE}) on Fashion-MNIST")
   ax.grid(alpha=0.3, which="both")
   ax.legend(fontsize=8, loc="lower right")
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
+  plots.save(fig, path)
 
 
 def lecture_claims(accuracy: dict, samples: int) -> dict[str, bool]:

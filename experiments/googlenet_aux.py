@@ -21,7 +21,6 @@ against 0.811 and ×1.13 at conv1: the accuracy gain is within one seed's noise;
 early-layer gradient held in both.
 """
 
-import functools
 import os
 import sys
 import time
@@ -36,7 +35,8 @@ import optax  # noqa: E402
 from absl import flags  # noqa: E402
 
 from experiments import launch  # noqa: E402
-from trends_jax import data, gradient_flow, models, report  # noqa: E402
+from trends_jax import data, gradient_flow, losses, models, plots, report  # noqa: E402
+from trends_jax import steps as train_steps  # noqa: E402
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -46,10 +46,9 @@ flags.DEFINE_string("workdir", None, "Where results and figures go.")
 flags.mark_flag_as_required("workdir")
 flags.DEFINE_bool("quick", False, "A few steps of a very narrow network (for tests).")
 flags.DEFINE_string("data_dir", None, "TFDS data directory.")
-flags.DEFINE_string("dataset", "fashion_mnist", "28×28 grey images, 10 classes: fashion_mnist or mnist5k.")
+flags.DEFINE_enum("dataset", "fashion_mnist", ["fashion_mnist", "mnist5k"], "28×28 grey images, 10 classes.")
 flags.DEFINE_integer("seed", 0, "Seed of initialization, batches and dropout.")
 
-DATASETS = ("fashion_mnist", "mnist5k")
 # Sizes: (width multiplier, steps, batch size, record the gradients every … steps).
 FULL = (0.25, 600, 128, 20)
 QUICK = (0.0625, 6, 16, 3)
@@ -57,62 +56,36 @@ AUX_WEIGHT = 0.3  # make_train_step's default in trends_jax/steps.py.
 VARIANTS = {"with_aux": AUX_WEIGHT, "without_aux": 0.0}
 LEARNING_RATE = 1e-3
 MARGIN = 0.01  # The smallest accuracy difference a claim counts: one seed cannot resolve less.
-EVAL_BATCH = 500
 
 
-def xent(logits, labels):
-  return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+def compile_steps(model, compiler_options):
+  """The trainer's training step, with the auxiliary losses' weight as an argument (so both runs
+  share one compilation) and every parameter's gradient norm; and its evaluation step."""
+  def step(state, batch, aux_weight):
+    return train_steps.make_train_step(model, losses.softmax_cross_entropy, aux_loss_weight=aux_weight,
+                                       parameter_grad_norms=True)(state, batch)
+
+  # Not donated: both runs start from the same initial parameters.
+  return (jax.jit(step, compiler_options=compiler_options),
+          jax.jit(train_steps.make_eval_step(model, losses.softmax_cross_entropy)))
 
 
-def compile_steps(model, tx, compiler_options):
-  """The training step (aux_weight is an argument, so both runs share one compilation) and the
-  test-batch hit count."""
-
-  def objective(params, batch_stats, x, y, rng, aux_weight):
-    (logits, aux1, aux2), updates = model.apply(
-        {"params": params, "batch_stats": batch_stats}, x, train=True, mutable=["batch_stats"],
-        rngs={"dropout": rng})
-    main = xent(logits, y)
-    return main + aux_weight * (xent(aux1, y) + xent(aux2, y)), (updates["batch_stats"], main)
-
-  @functools.partial(jax.jit, compiler_options=compiler_options)
-  def step(params, batch_stats, opt_state, x, y, rng, aux_weight):
-    grads, (batch_stats, main) = jax.grad(objective, has_aux=True)(params, batch_stats, x, y, rng, aux_weight)
-    updates, opt_state = tx.update(grads, opt_state, params)
-    # Each parameter's gradient norm; a layer's norm is the root of its parameters' squared norms.
-    norms = jax.tree.map(lambda g: jnp.sqrt(jnp.sum(jnp.square(g))), grads)
-    return optax.apply_updates(params, updates), batch_stats, opt_state, main, norms
-
-  @jax.jit
-  def correct(params, batch_stats, x, y):
-    logits = model.apply({"params": params, "batch_stats": batch_stats}, x, train=False)
-    return jnp.sum(jnp.argmax(logits, -1) == y)
-
-  return step, correct
-
-
-def train(steps_fns, tx, variables, order, train_x, train_y, test_x, test_y, aux_weight, steps, batch,
+def train(model, steps_fns, tx, variables, order, train_x, train_y, test_x, test_y, aux_weight, steps, batch,
           record_every, seed):
   """Main loss + aux_weight × auxiliary losses; gradient norms per layer every few steps."""
-  step, correct = steps_fns
-  dropout_key = jax.random.PRNGKey(seed)
-  params, batch_stats = variables["params"], variables["batch_stats"]
-  opt_state = tx.init(params)
-  rng = np.random.default_rng(seed)
-  shuffled = np.concatenate([rng.permutation(len(train_x)) for _ in range(-(-steps * batch // len(train_x)))])
-  losses, flow = [], []
-  for i in range(steps):
-    index = shuffled[i * batch:(i + 1) * batch]
-    params, batch_stats, opt_state, loss, norms = step(params, batch_stats, opt_state, train_x[index], train_y[index],
-                                                       jax.random.fold_in(dropout_key, i), aux_weight)
-    losses.append(loss)
+  step, evaluate = steps_fns
+  # The dropout key of step i is fold_in(PRNGKey(seed), i) in both runs.
+  state = train_steps.TrainState.create(apply_fn=model.apply, params=variables["params"], tx=tx,
+                                        batch_stats=variables["batch_stats"], rng=jax.random.PRNGKey(seed))
+  step_losses, flow = [], []
+  for i, index in enumerate(data.shuffled_batches(len(train_x), batch, steps, seed)):
+    state, metrics = step(state, {"inputs": train_x[index], "label": train_y[index]}, aux_weight)
+    step_losses.append(metrics["loss"])  # The main head's.
     if i % record_every == 0 or i == steps - 1:
       # Kernels only: the convolutions and dense layers, not BatchNorm's scales and offsets.
-      flow.append((i, gradient_flow.layer_norms(norms, order=order, leaves=("kernel",))))
-  hits = sum(int(correct(params, batch_stats, test_x[i:i + EVAL_BATCH], test_y[i:i + EVAL_BATCH]))
-             for i in range(0, len(test_x), EVAL_BATCH))
-  return {"losses": [float(x) for x in jax.device_get(losses)], "flow": flow,
-          "test_accuracy": hits / len(test_x)}
+      flow.append((i, gradient_flow.layer_norms(metrics["grad_norms"], order=order, leaves=("kernel",))))
+  return {"losses": [float(x) for x in jax.device_get(step_losses)], "flow": flow,
+          "test_accuracy": train_steps.evaluate_arrays(evaluate, state, test_x, test_y)["accuracy"]}
 
 
 def parameter_counts(params) -> dict:
@@ -145,9 +118,7 @@ def plot_flow(runs: dict, path: str) -> None:
     ax.set_yscale("log")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
+  plots.save(fig, path)
 
 
 def plot_training(runs: dict, path: str) -> None:
@@ -159,15 +130,11 @@ def plot_training(runs: dict, path: str) -> None:
   ax.set_ylabel("main head's training loss (mean of 10 steps)")
   ax.grid(alpha=0.3)
   ax.legend()
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
+  plots.save(fig, path)
 
 
 def main(argv):
   del argv
-  if FLAGS.dataset not in DATASETS:
-    launch.fail(f"--dataset must be one of {', '.join(DATASETS)}, got {FLAGS.dataset!r}")
   start = time.perf_counter()
   width, steps, batch, record_every = QUICK if FLAGS.quick else FULL
   train_x, train_y = launch.run_user_code(lambda: data.image_arrays(FLAGS.dataset, "train", FLAGS.data_dir, pool=1))
@@ -177,10 +144,10 @@ def main(argv):
 
   tx = optax.adam(LEARNING_RATE)
   # The training step of GoogLeNet takes ~20 s to compile here; unoptimized, half that, for --quick's few steps.
-  steps_fns = compile_steps(model, tx, models.FAST_COMPILE if FLAGS.quick else None)
+  steps_fns = compile_steps(model, models.FAST_COMPILE if FLAGS.quick else None)
   runs, rows = {}, []
   for variant, aux_weight in VARIANTS.items():
-    run = train(steps_fns, tx, variables, order, train_x, train_y, test_x, test_y, jnp.float32(aux_weight), steps,
+    run = train(model, steps_fns, tx, variables, order, train_x, train_y, test_x, test_y, jnp.float32(aux_weight), steps,
                 batch, record_every, FLAGS.seed)
     runs[variant] = run
     first, later = run["flow"][0][1], [dict(f) for _, f in run["flow"][1:]]

@@ -30,7 +30,7 @@ from absl import flags  # noqa: E402
 from sklearn import datasets  # noqa: E402
 
 from experiments import launch  # noqa: E402
-from trends_jax import data, models, report  # noqa: E402
+from trends_jax import data, models, plots, report  # noqa: E402
 from trends_jax.errors import UserError  # noqa: E402
 
 matplotlib.use("Agg")
@@ -121,9 +121,7 @@ def plot_boundaries(fitted: dict, path: str) -> None:
       ax.set_title(f"{problem}, {name}: test accuracy {run['test_accuracy']:.3f}")
       ax.set_xticks([])
       ax.set_yticks([])
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
+  plots.save(fig, path)
 
 
 def plot_accuracy(rows: list[dict], path: str) -> None:
@@ -138,9 +136,7 @@ def plot_accuracy(rows: list[dict], path: str) -> None:
   ax.set_ylabel("test accuracy")
   ax.grid(alpha=0.3, axis="y")
   ax.legend(loc="lower right")
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
+  plots.save(fig, path)
 
 
 def main(argv):

@@ -25,7 +25,7 @@ import optax  # noqa: E402
 from absl import flags  # noqa: E402
 
 from experiments import launch  # noqa: E402
-from trends_jax import long_range, models, report  # noqa: E402
+from trends_jax import long_range, models, plots, report  # noqa: E402
 from trends_jax.errors import UserError  # noqa: E402
 from trends_jax.models import recurrent  # noqa: E402
 
@@ -94,9 +94,7 @@ def plot_mse(rows: list[dict], cells: list[str], path: str) -> None:
   ax.set_title("the adding problem")
   ax.grid(alpha=0.3, which="both")
   ax.legend(fontsize=8)
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
+  plots.save(fig, path)
 
 
 def plot_gradients(runs: dict, cells: list[str], length: int, path: str) -> None:
@@ -112,9 +110,7 @@ def plot_gradients(runs: dict, cells: list[str], length: int, path: str) -> None
     ax.grid(alpha=0.3, which="both")
     ax.legend()
   axes[0].set_ylabel("gradient norm (mean over 256 sequences)")
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
+  plots.save(fig, path)
 
 
 def lecture_claims(runs: dict, longest: int) -> dict[str, bool]:

@@ -22,7 +22,7 @@ import numpy as np  # noqa: E402
 from absl import flags  # noqa: E402
 
 from experiments import launch  # noqa: E402
-from trends_jax import optim, report  # noqa: E402
+from trends_jax import optim, plots, report  # noqa: E402
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -104,9 +104,7 @@ def plot(name, f, box, best_paths, path):
   ax.set_ylim(y0, y1)
   ax.set_title(f"{name}: first 200 steps at each optimizer's best learning rate")
   ax.legend(fontsize=8, loc="upper right")
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
+  plots.save(fig, path)
 
 
 def main(argv):

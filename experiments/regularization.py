@@ -18,7 +18,7 @@ import matplotlib  # noqa: E402
 from absl import flags  # noqa: E402
 
 from experiments import launch  # noqa: E402
-from trends_jax import report, train  # noqa: E402
+from trends_jax import plots, report, train  # noqa: E402
 from trends_jax.config import base_config  # noqa: E402
 from trends_jax.workdir import Workdir  # noqa: E402
 
@@ -110,9 +110,7 @@ def main(argv):
     ax.set_xlabel("step")
     ax.grid(alpha=0.3)
   axes[0].legend()
-  fig.tight_layout()
-  fig.savefig(os.path.join(FLAGS.workdir, "curves.png"), dpi=110)
-  plt.close(fig)
+  plots.save(fig, os.path.join(FLAGS.workdir, "curves.png"))
 
   best = max(rows, key=lambda r: r["test_accuracy"])
   none = rows[0]

@@ -29,14 +29,14 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
 import matplotlib  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
 from absl import flags  # noqa: E402
 
 from experiments import launch  # noqa: E402
-from trends_jax import data, gradient_flow, models, report  # noqa: E402
+from trends_jax import data, gradient_flow, losses, models, plots, report  # noqa: E402
+from trends_jax import steps as train_steps  # noqa: E402
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -46,18 +46,16 @@ flags.DEFINE_string("workdir", None, "Where results and figures go.")
 flags.mark_flag_as_required("workdir")
 flags.DEFINE_bool("quick", False, "Two shallow depths, a few steps, a narrow network (for tests).")
 flags.DEFINE_string("data_dir", None, "TFDS data directory.")
-flags.DEFINE_string("dataset", "fashion_mnist", "28×28 grey images, 10 classes: fashion_mnist or mnist5k.")
+flags.DEFINE_enum("dataset", "fashion_mnist", ["fashion_mnist", "mnist5k"], "28×28 grey images, 10 classes.")
 flags.DEFINE_list("depths", None, "Depths 6n + 2 to compare (default 8,32; quick 8,14).")
 flags.DEFINE_integer("seed", 0, "Seed of initialization and batches.")
 
-DATASETS = ("fashion_mnist", "mnist5k")
 # Sizes: (depths, width of the first stage, steps, batch size, record the gradients every … steps).
 FULL = ((8, 32), 8, 500, 128, 25)
 QUICK = ((8, 14), 4, 6, 16, 3)
 NETWORKS = {"resnet": True, "plain": False}  # name: shortcut
 LEARNING_RATE = 0.05
 MOMENTUM = 0.9
-EVAL_BATCH = 500
 TRAIN_LOSS_EXAMPLES = 5000
 
 
@@ -67,48 +65,23 @@ def train(depth, shortcut, width, train_x, train_y, test_x, test_y, steps, batch
   model = models.create("resnet18", num_classes=10, stage_sizes=(n, n, n), num_filters=width,
                         cifar_stem=True, shortcut=shortcut)
   variables, order = models.initialize(model, train_x[:2], seed)
-  tx = optax.sgd(LEARNING_RATE, momentum=MOMENTUM)
-
-  def objective(params, batch_stats, x, y):
-    logits, updates = model.apply({"params": params, "batch_stats": batch_stats}, x, train=True,
-                                  mutable=["batch_stats"])
-    return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean(), updates["batch_stats"]
-
-  @jax.jit
-  def step(params, batch_stats, opt_state, x, y):
-    (loss, batch_stats), grads = jax.value_and_grad(objective, has_aux=True)(params, batch_stats, x, y)
-    updates, opt_state = tx.update(grads, opt_state, params)
-    # Each parameter's gradient norm; a layer's norm is the root of its parameters' squared norms.
-    norms = jax.tree.map(lambda g: jnp.sqrt(jnp.sum(jnp.square(g))), grads)
-    return optax.apply_updates(params, updates), batch_stats, opt_state, loss, norms
-
-  @jax.jit
-  def evaluate(params, batch_stats, x, y):
-    logits = model.apply({"params": params, "batch_stats": batch_stats}, x, train=False)
-    return (optax.softmax_cross_entropy_with_integer_labels(logits, y).sum(),
-            jnp.sum(jnp.argmax(logits, -1) == y))
-
-  def loss_and_accuracy(x, y):
-    sums = [evaluate(params, batch_stats, x[i:i + EVAL_BATCH], y[i:i + EVAL_BATCH])
-            for i in range(0, len(x), EVAL_BATCH)]
-    return float(sum(s[0] for s in sums)) / len(x), float(sum(s[1] for s in sums)) / len(x)
-
-  params, batch_stats = variables["params"], variables["batch_stats"]
-  opt_state = tx.init(params)
-  rng = np.random.default_rng(seed)
-  shuffled = np.concatenate([rng.permutation(len(train_x)) for _ in range(-(-steps * batch // len(train_x)))])
-  losses, flow = [], []
-  for i in range(steps):
-    index = shuffled[i * batch:(i + 1) * batch]
-    params, batch_stats, opt_state, loss, norms = step(params, batch_stats, opt_state, train_x[index], train_y[index])
-    losses.append(loss)
+  state = train_steps.TrainState.create(apply_fn=model.apply, params=variables["params"],
+                                        tx=optax.sgd(LEARNING_RATE, momentum=MOMENTUM),
+                                        batch_stats=variables["batch_stats"], rng=jax.random.PRNGKey(seed))
+  step = jax.jit(train_steps.make_train_step(model, losses.softmax_cross_entropy, parameter_grad_norms=True),
+                 donate_argnums=0)
+  evaluate = jax.jit(train_steps.make_eval_step(model, losses.softmax_cross_entropy))
+  step_losses, flow = [], []
+  for i, index in enumerate(data.shuffled_batches(len(train_x), batch, steps, seed)):
+    state, metrics = step(state, {"inputs": train_x[index], "label": train_y[index]})
+    step_losses.append(metrics["loss"])
     if i % record_every == 0 or i == steps - 1:
-      flow.append((i, gradient_flow.layer_norms(norms, order=order, leaves=("kernel",))))
-  train_loss, train_accuracy = loss_and_accuracy(train_x[:TRAIN_LOSS_EXAMPLES], train_y[:TRAIN_LOSS_EXAMPLES])
-  _, test_accuracy = loss_and_accuracy(test_x, test_y)
-  return {"losses": [float(x) for x in jax.device_get(losses)], "flow": flow, "train_loss": train_loss,
-          "train_accuracy": train_accuracy, "test_accuracy": test_accuracy,
-          "parameters": sum(int(np.prod(x.shape)) for x in jax.tree.leaves(params))}
+      flow.append((i, gradient_flow.layer_norms(metrics["grad_norms"], order=order, leaves=("kernel",))))
+  on_train = train_steps.evaluate_arrays(evaluate, state, train_x[:TRAIN_LOSS_EXAMPLES], train_y[:TRAIN_LOSS_EXAMPLES])
+  on_test = train_steps.evaluate_arrays(evaluate, state, test_x, test_y)
+  return {"losses": [float(x) for x in jax.device_get(step_losses)], "flow": flow, "train_loss": on_train["loss"],
+          "train_accuracy": on_train["accuracy"], "test_accuracy": on_test["accuracy"],
+          "parameters": sum(int(np.prod(x.shape)) for x in jax.tree.leaves(state.params))}
 
 
 def smooth(values: list[float], window: int = 20) -> np.ndarray:
@@ -128,9 +101,7 @@ def plot_losses(runs: dict, path: str) -> None:
   ax.set_title("solid: with shortcuts; dashed: plain")
   ax.grid(alpha=0.3, which="both")
   ax.legend()
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
+  plots.save(fig, path)
 
 
 def conv_norms(flow_entry) -> list[tuple[str, float]]:
@@ -150,17 +121,13 @@ def plot_flow(runs: dict, depth: int, path: str) -> None:
     ax.set_yscale("log")
     ax.grid(alpha=0.3, which="both")
     ax.legend()
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
+  plots.save(fig, path)
 
 
 def main(argv):
   del argv
   start = time.perf_counter()
   depths, width, steps, batch, record_every = QUICK if FLAGS.quick else FULL
-  if FLAGS.dataset not in DATASETS:
-    launch.fail(f"--dataset must be one of {', '.join(DATASETS)}, got {FLAGS.dataset!r}")
   if FLAGS.depths:
     try:
       depths = tuple(sorted(int(d) for d in FLAGS.depths))

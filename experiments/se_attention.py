@@ -34,7 +34,8 @@ import optax  # noqa: E402
 from absl import flags  # noqa: E402
 
 from experiments import launch  # noqa: E402
-from trends_jax import data, models, report  # noqa: E402
+from trends_jax import data, losses, models, plots, report  # noqa: E402
+from trends_jax import steps as train_steps  # noqa: E402
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -44,10 +45,9 @@ flags.DEFINE_string("workdir", None, "Where results and figures go.")
 flags.mark_flag_as_required("workdir")
 flags.DEFINE_bool("quick", False, "A few steps of a narrow network (for tests).")
 flags.DEFINE_string("data_dir", None, "TFDS data directory.")
-flags.DEFINE_string("dataset", "fashion_mnist", "28×28 grey images, 10 classes: fashion_mnist or mnist5k.")
+flags.DEFINE_enum("dataset", "fashion_mnist", ["fashion_mnist", "mnist5k"], "28×28 grey images, 10 classes.")
 flags.DEFINE_integer("seed", 0, "Seed of initialization and batches.")
 
-DATASETS = ("fashion_mnist", "mnist5k")
 # Sizes: (blocks per stage, width of the first stage, steps, batch size).
 FULL = (1, 16, 600, 128)
 QUICK = (1, 8, 6, 16)
@@ -62,41 +62,28 @@ def train(squeeze, blocks, width, train_x, train_y, test_x, test_y, steps, batch
   model = models.create("resnet18", num_classes=10, stage_sizes=(blocks,) * 3, num_filters=width,
                         cifar_stem=True, squeeze=squeeze, se_reduction=SE_REDUCTION)
   variables, _ = models.initialize(model, train_x[:2], seed)
-  tx = optax.adam(LEARNING_RATE)
-
-  def objective(params, batch_stats, x, y):
-    logits, updates = model.apply({"params": params, "batch_stats": batch_stats}, x, train=True,
-                                  mutable=["batch_stats"])
-    return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean(), updates["batch_stats"]
-
-  @jax.jit
-  def step(params, batch_stats, opt_state, x, y):
-    (loss, batch_stats), grads = jax.value_and_grad(objective, has_aux=True)(params, batch_stats, x, y)
-    updates, opt_state = tx.update(grads, opt_state, params)
-    return optax.apply_updates(params, updates), batch_stats, opt_state, loss
+  state = train_steps.TrainState.create(apply_fn=model.apply, params=variables["params"], tx=optax.adam(LEARNING_RATE),
+                                        batch_stats=variables["batch_stats"], rng=jax.random.PRNGKey(seed))
+  step = jax.jit(train_steps.make_train_step(model, losses.softmax_cross_entropy), donate_argnums=0)
 
   @jax.jit
   def predict(params, batch_stats, x):
     """Predicted classes and every block's gates {block: [batch, channels]} (none without SE)."""
-    logits, state = model.apply({"params": params, "batch_stats": batch_stats}, x, train=False,
-                                mutable=["intermediates"])
-    gates = {block: sown["se"]["se_gate"][0] for block, sown in state.get("intermediates", {}).items()}
+    logits, sown = model.apply({"params": params, "batch_stats": batch_stats}, x, train=False,
+                               mutable=["intermediates"])
+    gates = {block: values["se"]["se_gate"][0] for block, values in sown.get("intermediates", {}).items()}
     return jnp.argmax(logits, -1), gates
 
-  params, batch_stats = variables["params"], variables["batch_stats"]
-  opt_state = tx.init(params)
-  rng = np.random.default_rng(seed)
-  shuffled = np.concatenate([rng.permutation(len(train_x)) for _ in range(-(-steps * batch // len(train_x)))])
-  losses = []
-  for i in range(steps):
-    index = shuffled[i * batch:(i + 1) * batch]
-    params, batch_stats, opt_state, loss = step(params, batch_stats, opt_state, train_x[index], train_y[index])
-    losses.append(loss)
+  step_losses = []
+  for index in data.shuffled_batches(len(train_x), batch, steps, seed):
+    state, metrics = step(state, {"inputs": train_x[index], "label": train_y[index]})
+    step_losses.append(metrics["loss"])
+  params, batch_stats = state.params, state.batch_stats
   outputs = [jax.device_get(predict(params, batch_stats, test_x[i:i + EVAL_BATCH]))
              for i in range(0, len(test_x), EVAL_BATCH)]
   predicted = np.concatenate([p for p, _ in outputs])
   gates = {block: np.concatenate([g[block] for _, g in outputs]) for block in outputs[0][1]}
-  return {"losses": [float(x) for x in jax.device_get(losses)], "gates": gates,
+  return {"losses": [float(x) for x in jax.device_get(step_losses)], "gates": gates,
           "test_accuracy": float(np.mean(predicted == test_y)),
           "parameters": sum(int(np.prod(x.shape)) for x in jax.tree.leaves(params))}
 
@@ -125,9 +112,7 @@ def plot_training(runs: dict, path: str) -> None:
   ax.set_ylabel("training loss (mean of 20 steps)")
   ax.grid(alpha=0.3, which="both")
   ax.legend()
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
+  plots.save(fig, path)
 
 
 def plot_gates(runs: dict, labels: np.ndarray, class_names: list[str], path: str) -> None:
@@ -150,8 +135,6 @@ def main(argv):
   del argv
   start = time.perf_counter()
   blocks, width, steps, batch = QUICK if FLAGS.quick else FULL
-  if FLAGS.dataset not in DATASETS:
-    launch.fail(f"--dataset must be one of {', '.join(DATASETS)}, got {FLAGS.dataset!r}")
   train_x, train_y = launch.run_user_code(lambda: data.image_arrays(FLAGS.dataset, "train", FLAGS.data_dir, pool=2))
   test_x, test_y = data.image_arrays(FLAGS.dataset, "test", FLAGS.data_dir, pool=2)
   class_names = data.builder(FLAGS.dataset, FLAGS.data_dir).info.features["label"].names

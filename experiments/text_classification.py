@@ -23,7 +23,7 @@ import numpy as np  # noqa: E402
 from absl import flags  # noqa: E402
 
 from experiments import launch  # noqa: E402
-from trends_jax import data, models, report, train  # noqa: E402
+from trends_jax import data, models, plots, report, train  # noqa: E402
 from trends_jax.data import pipeline  # noqa: E402
 from trends_jax.workdir import Workdir  # noqa: E402
 
@@ -84,9 +84,7 @@ def plot(rows: list[dict], curves: dict[str, list], path: str) -> None:
   axes[1].set_title("test accuracy during training")
   axes[1].grid(alpha=0.3)
   axes[1].legend()
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
+  plots.save(fig, path)
 
 
 def lecture_claims(final: dict[str, dict]) -> dict[str, bool]:

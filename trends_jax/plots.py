@@ -6,6 +6,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 
+def save(fig, path: str, dpi: int = 110) -> None:
+  """Writes a finished figure (its layout tightened) to `path` and frees it."""
+  fig.tight_layout()
+  fig.savefig(path, dpi=dpi)
+  plt.close(fig)
+
+
 def training_curves(records: list[dict], path: str, title: str = "") -> None:
   names = [m for m in ("loss", "accuracy") if any(m in r for r in records)]
   fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.6), squeeze=False)
@@ -21,9 +28,7 @@ def training_curves(records: list[dict], path: str, title: str = "") -> None:
     ax.legend()
   if title:
     fig.suptitle(title)
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
+  save(fig, path)
 
 
 def sweep_results(rows: list[dict], path: str, metric: str = "best_eval_accuracy") -> None:
@@ -72,9 +77,7 @@ def sweep_results(rows: list[dict], path: str, metric: str = "best_eval_accuracy
     ax.barh(range(len(points)), [v for _, v in points])
     ax.set_yticks(range(len(points)), labels, fontsize=6)
     ax.set_xlabel(metric)
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
+  save(fig, path)
 
 
 def analogy_offsets(vectors, pairs: list[tuple[str, str]], path: str, title: str = "") -> None:
@@ -111,6 +114,4 @@ def analogy_offsets(vectors, pairs: list[tuple[str, str]], path: str, title: str
   ax.set_ylabel("principal component 2")
   ax.grid(alpha=0.3)
   ax.set_title(title or "word-vector offsets (PCA)")
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
+  save(fig, path)

@@ -41,12 +41,15 @@ def _main_output(outputs):
 
 
 def make_train_step(model: nn.Module, loss_fn: Callable, learning_rate_fn: Callable | None = None,
-                    axis_name: str | None = None, aux_loss_weight: float = 0.3, skip_nonfinite: bool = False):
+                    axis_name: str | None = None, aux_loss_weight: float = 0.3, skip_nonfinite: bool = False,
+                    parameter_grad_norms: bool = False):
   """Returns train_step(state, batch) -> (state, metrics), with metrics averaged over the batch.
 
   With `skip_nonfinite`, a step whose loss or gradient is NaN or Inf leaves parameters, optimizer
   state and BatchNorm statistics as they were (the step counter still advances, so the next step
-  reads the next batch) and reports `skipped` = 1.
+  reads the next batch) and reports `skipped` = 1. With `parameter_grad_norms`, metrics also hold
+  `grad_norms`: each parameter's gradient norm, in the params' tree (`gradient_flow.layer_norms`
+  groups them by layer). `aux_loss_weight` may be traced, so that one compiled step serves any weight.
   """
 
   def train_step(state: TrainState, batch: dict):
@@ -74,6 +77,8 @@ def make_train_step(model: nn.Module, loss_fn: Callable, learning_rate_fn: Calla
     if learning_rate_fn is not None:
       metrics["learning_rate"] = learning_rate_fn(state.step)
     metrics["grad_norm"] = optax.global_norm(grads)
+    if parameter_grad_norms:
+      metrics["grad_norms"] = jax.tree.map(lambda g: jnp.sqrt(jnp.sum(jnp.square(g))), grads)
     new_state = state.apply_gradients(grads=grads, batch_stats=batch_stats)
     if skip_nonfinite:
       finite = jnp.isfinite(objective_value) & jnp.isfinite(metrics["grad_norm"])
@@ -99,3 +104,15 @@ def make_eval_step(model: nn.Module, loss_fn: Callable, axis_name: str | None = 
     return sums
 
   return eval_step
+
+
+def evaluate_arrays(eval_step: Callable, state: TrainState, inputs, labels, batch_size: int = 500) -> dict:
+  """Means of `eval_step`'s metrics over in-memory arrays, `batch_size` examples per call."""
+  totals = None
+  for start in range(0, len(inputs), batch_size):
+    batch = {"inputs": inputs[start:start + batch_size], "label": labels[start:start + batch_size]}
+    batch["mask"] = jnp.ones(len(batch["label"]), jnp.float32)
+    sums = eval_step(state, batch)
+    totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
+  count = totals.pop("count")
+  return {k: float(v / count) for k, v in totals.items()}

@@ -114,3 +114,12 @@ def image_arrays(name: str, split: str, data_dir: str | None = None, pool: int =
     images = images[:, :h - h % pool, :w - w % pool].reshape(
         n, h // pool, pool, w // pool, pool, c).mean(axis=(2, 4))
   return images, np.array([e["label"] for e in examples], np.int32)
+
+
+def shuffled_batches(num_examples: int, batch_size: int, num_batches: int, seed: int) -> np.ndarray:
+  """[num_batches, batch_size] example indices: epochs in a new seeded order each, one after
+  another, for experiments that train on in-memory arrays (`image_arrays`)."""
+  rng = np.random.default_rng(seed)
+  epochs = -(-num_batches * batch_size // num_examples)
+  order = np.concatenate([rng.permutation(num_examples) for _ in range(epochs)])
+  return order[:num_batches * batch_size].reshape(num_batches, batch_size)
