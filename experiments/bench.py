@@ -26,14 +26,14 @@ config's own preprocessing, so any config runs without its data (grain workers o
 lives in this process). Writes results.json (every number, and "targets": the issue's goals,
 true/false) and results.md into --workdir; prints the table. --quick: a few steps, for tests.
 
-Measured 2026-11-29 on a 2-core AMD EPYC CPU shared with other jobs (load average 9-11: every
-time is several times its value on an idle machine), defaults (20 steps, 41-step loop):
-  configs/default.py (b64)          step 0.370 s, loop overhead 16%, input 6.3x the step,
-                                    compile 8.45 s cold / 0.12 s from the cache (+0.69 s tracing); 86 s
-  configs/fashion_mnist.py:cnn      step 0.844 s, loop overhead 37%, input 5.0x, compile 6.45 s; 144 s
-  configs/cifar10.py --synthetic --config.batch_size=32 --steps=10 --loop_steps=12 (ResNet-18):
-                                    step 3.02 s, loop overhead 23%, input 70x, compile 12.0 s cold /
-                                    0.72 s from the cache (+2.4 s tracing); 294 s
+Measured 2026-11-29 on an idle 2-core AMD EPYC CPU (README "Performance" has the table):
+  configs/default.py --steps=40 --loop_steps=120 --loop_repeats=5
+      step 0.081 s, loop overhead 1.4% (median of 5; relaunched: -0.1%), input 59x the step,
+      compile 1.27 s cold / 0.04 s from the cache (+0.18 s tracing)
+  configs/fashion_mnist.py:cnn --steps=20 --loop_steps=60 --loop_repeats=3
+      step 0.171 s, loop overhead 0.04%, input 86x
+  configs/cifar10.py --synthetic --config.batch_size=32 --steps=10 --loop_steps=12 --loop_repeats=3 (ResNet-18)
+      step 0.944 s, loop overhead 1.9%, input 275x
 """
 
 import contextlib

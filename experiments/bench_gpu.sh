@@ -42,8 +42,8 @@ else
   runs=(
     "resnet50|150|--config=configs/imagenet2012.py:resnet50 --synthetic --config.batch_size=256 --config.eval_batch_size=256 --steps=30 --warmup=5 --input_batches=2 --loop_steps=0"
     "vgg16|110|--config=configs/imagenet2012.py:vgg16 --synthetic --config.batch_size=128 --config.eval_batch_size=128 --steps=30 --warmup=5 --input_batches=2 --loop_steps=0"
-    "char_lm|90|--config=configs/char_lm.py --config.dataset.data_dir=$tfds_dir --steps=50 --warmup=5 --loop_steps=200"
-    "word2vec|90|--config=configs/word2vec_skipgram.py:small --config.dataset.data_dir=$tfds_dir --loop_steps=2000"
+    "char_lm|90|--config=configs/char_lm.py --config.dataset.data_dir=$tfds_dir --steps=50 --warmup=5 --loop_steps=200 --loop_repeats=1"
+    "word2vec|90|--config=configs/word2vec_skipgram.py:small --config.dataset.data_dir=$tfds_dir --loop_steps=2000 --loop_repeats=1"
   )
 fi
 
