@@ -12,9 +12,9 @@ r"""The same steps in trends_jax and in PyTorch on this machine's CPU: ResNet-18
 Median of --reps steps after warm-up (JAX compiles first). ratio = trends_jax / PyTorch: above 1,
 trends_jax is slower. Needs `pip install 'trends_jax[bench]'`. Writes results.json and results.md.
 
-Measured 2026-11-29, 2-core AMD EPYC CPU shared with other jobs (load average ~11, so times are
-~10x an idle machine's), PyTorch 2.13 on 2 threads, 754 s: ResNet-18 b128 26.7 s vs 22.6 s
-(ratio 1.18); LSTM 0.667 s vs 1.749 s (ratio 0.38; PyTorch's threads spin on a busy machine, see
+Measured 2026-11-29, idle 2-core AMD EPYC CPU, PyTorch 2.13 on 2 threads, 120 s: ResNet-18 b128
+5.10 s vs 2.87 s (ratio 1.78); LSTM 0.160 s vs 0.115 s (ratio 1.39). Shared with other jobs (load
+average ~11) the same day it gave 1.18 and 0.38 (PyTorch's threads spin on a busy machine, see
 bench_lstm.py --torch_threads).
 """
 
