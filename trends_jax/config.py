@@ -15,10 +15,12 @@ from trends_jax.errors import UserError
 DTYPES = ("float32", "bfloat16")
 
 # Fields that may change when a run is resumed: how long and how often, not what is trained.
+# (Not dataset.num_workers: grain's worker processes each batch their own share of the records,
+# so the batches depend on how many there are.)
 RESUMABLE_CHANGES = frozenset({
     "num_train_steps", "num_epochs", "eval_every_steps", "log_every_steps",
     "checkpoint_every_steps", "keep_checkpoints", "parallel", "dataset.data_dir",
-    "dataset.num_workers", "dataset.read_threads", "dataset.cache", "eval_batch_size", "dataset.train_eval_split",
+    "dataset.read_threads", "dataset.cache", "eval_batch_size", "dataset.train_eval_split",
     "nonfinite_steps",  # A run that diverged may be resumed with 'skip'.
     "compilation_cache_dir",
 })
