@@ -97,8 +97,7 @@ def train_one(activation: str, variant: str, depth: int, width: int, steps: int,
   params, batch_stats = variables["params"], variables.get("batch_stats", {})
   opt_state = tx.init(params)
   initial = gradient_norms(params, batch_stats)
-  rng = np.random.default_rng(FLAGS.seed)
-  order = np.concatenate([rng.permutation(len(train[1])) for _ in range(steps * batch // len(train[1]) + 1)])
+  batches = data.shuffled_batches(len(train[1]), batch, steps, FLAGS.seed)
   eval_steps = set(np.linspace(0, steps, evaluations + 1).astype(int).tolist())
   losses, curve = [], []
   start = time.perf_counter()
@@ -107,7 +106,7 @@ def train_one(activation: str, variant: str, depth: int, width: int, steps: int,
       curve.append((i, float(accuracy(params, batch_stats, *test))))
     if i == steps:
       break
-    rows = order[i * batch:(i + 1) * batch]
+    rows = batches[i]
     params, batch_stats, opt_state, loss = step(params, batch_stats, opt_state, train[0][rows], train[1][rows])
     losses.append(loss)
   seconds = time.perf_counter() - start

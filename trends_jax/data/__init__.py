@@ -11,7 +11,7 @@ import os
 import numpy as np
 import tensorflow_datasets as tfds
 
-from trends_jax.data import digits, fashion_mnist, language_model, memory_cache, mnist5k, text_corpora
+from trends_jax.data import digits, fashion_mnist, language_model, memory_cache, mnist5k, pipeline, text_corpora
 from trends_jax.errors import UserError
 
 # Project builders whose sources ship in installed packages: preparing them needs no network,
@@ -107,7 +107,7 @@ def image_arrays(name: str, split: str, data_dir: str | None = None, pool: int =
   average-pooled `pool`×`pool` (pool=2 makes 28×28 images 14×14, a network 4× cheaper), for
   experiments that train many small networks on the same arrays."""
   source = data_source(name, split, data_dir)
-  examples = source.__getitems__(range(len(source)))
+  examples = pipeline.read_records(source, range(len(source)))
   images = np.stack([e["image"] for e in examples]).astype(np.float32) / 255.0
   if pool > 1:
     n, h, w, c = images.shape
