@@ -16,7 +16,7 @@ same corpus and settings: 21.2%, 0.588, 0.309 at 1,911,000 words/s; README "word
 experiments/bench_word2vec.py measures it next to gensim.
 """
 
-from trends_jax.train_word2vec import base_config
+from trends_jax.training.word2vec import base_config
 
 
 def get_config(arg=None):

@@ -20,7 +20,7 @@ analogy accuracy 23.7% (46.3% of questions covered), WordSim-353 0.658, SimLex-9
 experiments/bench_word2vec.py measures it next to gensim.
 """
 
-from trends_jax.train_word2vec import base_config
+from trends_jax.training.word2vec import base_config
 
 
 def get_config(arg=None):

@@ -5,7 +5,7 @@ r"""Activations in a deep MLP: sigmoid, tanh and ReLU, with and without BatchNor
 Trains a `depth`-layer MLP (lecun-normal initialization, flax's default) on MNIST-5k's 4,000
 training digits for every activation × {plain, BatchNorm, residual, BatchNorm + residual}, with
 plain SGD + momentum at one learning rate for all. Before and after training it measures each
-layer's ‖∂loss/∂kernel‖ on a fixed batch of 512 training digits (`trends_jax.gradient_flow`):
+layer's ‖∂loss/∂kernel‖ on a fixed batch of 512 training digits (`trends_jax.evaluation.gradient_flow`):
 the lecture's vanishing (sigmoid) and exploding (ReLU) gradients. Writes gradient_norms.png,
 training_curves.png, results.json and results.md, with the lecture's claims checked against the
 numbers. `--quick`: 4 narrow layers, a few steps.
@@ -33,7 +33,9 @@ import optax  # noqa: E402
 from absl import flags  # noqa: E402
 
 from experiments import launch  # noqa: E402
-from trends_jax import data, gradient_flow, models, plots, report  # noqa: E402
+from trends_jax import data, models  # noqa: E402
+from trends_jax.evaluation import gradient_flow  # noqa: E402
+from trends_jax.run import plots, results as report  # noqa: E402
 from trends_jax.errors import UserError  # noqa: E402
 
 matplotlib.use("Agg")

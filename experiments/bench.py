@@ -4,7 +4,7 @@ r"""How fast one config trains, and how close to the hardware's limit:
     python experiments/bench.py --config=configs/cifar10.py --synthetic --config.batch_size=32
     python experiments/bench.py --config=configs/imagenet2012.py:resnet50 --synthetic --config.batch_size=256
 
-Measures the exact compiled steps the trainer runs (`trends_jax.train.build_program`):
+Measures the exact compiled steps the trainer runs (`trends_jax.training.supervised.build_program`):
 - compile: tracing and lowering, then XLA's compilation or its load from the persistent cache
   (`config.compilation_cache_dir`; `compile_cache_hit` says which);
 - the train step and the eval step: median and spread of --steps calls after --warmup, each
@@ -17,7 +17,7 @@ Measures the exact compiled steps the trainer runs (`trends_jax.train.build_prog
   The bare step alone drifts by ±3% over a minute on this CPU, as much as the 3% target, so the
   loop runs --loop_repeats times between bare timings and the median overhead is reported;
 - FLOPs per step (XLA's cost analysis), achieved FLOP/s and MFU against the device's peak
-  (`trends_jax.hardware`; None on CPU); peak device memory where the backend reports it, and the
+  (`trends_jax.bench.hardware`; None on CPU); peak device memory where the backend reports it, and the
   compiled step's own footprint.
 A word2vec config (its own trainer, which builds its step inside its loop) gets the loop only.
 
@@ -51,8 +51,11 @@ import numpy as np  # noqa: E402
 from absl import flags  # noqa: E402
 
 from experiments import launch  # noqa: E402
-from trends_jax import benchmark, compilation_cache, data, hardware, parallel, report  # noqa: E402
-from trends_jax import config as config_lib  # noqa: E402
+from trends_jax.bench import timing as benchmark, hardware  # noqa: E402
+from trends_jax.run import compilation_cache, results as report  # noqa: E402
+from trends_jax import data  # noqa: E402
+from trends_jax.training import parallel  # noqa: E402
+from trends_jax.training import config as config_lib  # noqa: E402
 from trends_jax.data import pipeline  # noqa: E402
 from trends_jax.errors import UserError  # noqa: E402
 
@@ -71,8 +74,8 @@ flags.DEFINE_bool("quick", False, "A few steps of everything (for tests).")
 QUICK = {"steps": 3, "warmup": 1, "input_batches": 3, "loop_steps": 4, "loop_repeats": 1}
 SYNTHETIC_EXAMPLES = 1024
 # config.trainer → (module with train_and_evaluate, the rate it logs in metrics.jsonl).
-TRAINERS = {"supervised": ("trends_jax.train", "examples_per_sec"),
-            "word2vec": ("trends_jax.train_word2vec", "words_per_sec")}
+TRAINERS = {"supervised": ("trends_jax.training.supervised", "examples_per_sec"),
+            "word2vec": ("trends_jax.training.word2vec", "words_per_sec")}
 MINIMUM = {"steps": 1, "warmup": 0, "input_batches": 1, "loop_steps": 0, "loop_repeats": 1}
 # The issue's goals: result field → (the goal in words, whether a value meets it).
 TARGETS = {
@@ -85,7 +88,7 @@ TARGETS = {
 def measure_steps(config, strategy, sizes: dict) -> tuple[dict, Callable[[], float]]:
   """Compile, train step, eval step, input pipeline, FLOPs and memory of the config's program;
   and a function that times the compiled train step again (its median, in seconds)."""
-  from trends_jax import train
+  from trends_jax.training import supervised as train
   ds = config.dataset
   input_kwargs = dict(preprocess_spec=ds.preprocess, input_key=ds.input_key, label_key=ds.label_key)
   train_source = data.examples(ds, ds.train_split)

@@ -20,7 +20,8 @@ import PIL.Image  # noqa: E402
 from absl import flags  # noqa: E402
 
 from experiments import launch  # noqa: E402
-from trends_jax import benchmark, data  # noqa: E402
+from trends_jax.bench import timing as benchmark  # noqa: E402
+from trends_jax import data  # noqa: E402
 from trends_jax.data import memory_cache, pipeline  # noqa: E402
 
 FLAGS = flags.FLAGS

@@ -26,7 +26,8 @@ import numpy as np  # noqa: E402
 from absl import flags  # noqa: E402
 
 from experiments import launch  # noqa: E402
-from trends_jax import benchmark, plots, report  # noqa: E402
+from trends_jax.bench import timing as benchmark  # noqa: E402
+from trends_jax.run import plots, results as report  # noqa: E402
 from trends_jax.models import recurrent  # noqa: E402
 
 matplotlib.use("Agg")

@@ -4,7 +4,7 @@ r"""The same steps in trends_jax and in PyTorch on this machine's CPU: ResNet-18
         [--config=configs/cifar10.py:resnet18 --config.batch_size=128]
 
 - ResNet-18 with the CIFAR stem, one training step on a random batch: trends_jax's own compiled
-  step for --config (`trends_jax.train.build_program`: forward, cross-entropy, backward, the
+  step for --config (`trends_jax.training.supervised.build_program`: forward, cross-entropy, backward, the
   config's SGD with Nesterov momentum and L2 on kernels, BatchNorm statistics) against its
   PyTorch twin (`trends_jax.torch_reference`: same layer shapes, same optimizer), eager.
 - LSTM, one layer of 256 over 100 steps of 256 features, batch 64 (experiments/bench_lstm.py's
@@ -30,7 +30,9 @@ from absl import flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
 from experiments import launch  # noqa: E402
-from trends_jax import benchmark, parallel, report, train  # noqa: E402
+from trends_jax.bench import timing as benchmark  # noqa: E402
+from trends_jax.training import parallel, supervised as train  # noqa: E402
+from trends_jax.run import results as report  # noqa: E402
 from trends_jax.errors import UserError  # noqa: E402
 from trends_jax.models import recurrent  # noqa: E402
 

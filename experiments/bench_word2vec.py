@@ -6,7 +6,7 @@ r"""word2vec: trends_jax next to gensim, same corpus, same hyperparameters, same
 Both train 100-d vectors with window 5, 5 negatives, subsampling 1e-3, min count 5, 5 epochs,
 the rate decaying linearly from 0.025 (skip-gram) or 0.05 (CBOW) to 1e-4 of it. gensim uses
 every core (`workers`); trends_jax runs configs/word2vec_<architecture>.py on this process's
-devices. Both sets of vectors are scored by the same code (trends_jax.word_vectors): Google
+devices. Both sets of vectors are scored by the same code (trends_jax.evaluation.word_vectors): Google
 analogies by 3CosAdd over the 30,000 most frequent words, WordSim-353 and SimLex-999 Spearman.
 
 Training words/s counts corpus words (before subsampling) × epochs over training time alone:
@@ -32,7 +32,10 @@ import numpy as np  # noqa: E402
 from absl import flags  # noqa: E402
 
 from experiments import launch  # noqa: E402
-from trends_jax import data, plots, report, train_word2vec, word_vectors  # noqa: E402
+from trends_jax import data  # noqa: E402
+from trends_jax.run import plots, results as report  # noqa: E402
+from trends_jax.training import word2vec as train_word2vec  # noqa: E402
+from trends_jax.evaluation import word_vectors  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Where runs, results and figures go.")
@@ -164,7 +167,7 @@ def main(argv):
   report.write(FLAGS.workdir, "word2vec: trends_jax and gensim",
                {"corpus": corpus, "quick": FLAGS.quick, "claims": claims}, {"comparison": rows},
                notes=f"Corpus {corpus}; same hyperparameters (configs/word2vec_*.py); both scored by "
-                     "trends_jax.word_vectors (analogies over the 30,000 most frequent words).\n\n"
+                     "trends_jax.evaluation.word_vectors (analogies over the 30,000 most frequent words).\n\n"
                      + report.claim_lines(claims))
   print(report.markdown_table(rows), flush=True)
 

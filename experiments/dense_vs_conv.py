@@ -30,9 +30,11 @@ import numpy as np  # noqa: E402
 from absl import flags  # noqa: E402
 
 from experiments import launch  # noqa: E402
-from trends_jax import models, plots, report, train  # noqa: E402
-from trends_jax.config import base_config  # noqa: E402
-from trends_jax.workdir import Workdir  # noqa: E402
+from trends_jax import models  # noqa: E402
+from trends_jax.run import plots, results as report  # noqa: E402
+from trends_jax.training import supervised as train  # noqa: E402
+from trends_jax.training.config import base_config  # noqa: E402
+from trends_jax.run.workdir import Workdir  # noqa: E402
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402

@@ -3,7 +3,7 @@ r"""Dropout as an ensemble: the full network at test time against the average of
     python experiments/dropout_ensemble.py --workdir=runs/dropout_ensemble [--quick] [--data_dir=…] [--samples=100]
 
 Trains a 2×256 ReLU MLP with dropout 0.5 after each hidden layer on Fashion-MNIST (a normal
-trainer run in runs/mlp_dropout/, resumable), restores it (`trends_jax.trained`) and classifies
+trainer run in runs/mlp_dropout/, resumable), restores it (`trends_jax.training.trained`) and classifies
 the 10,000 test images three ways: the full network (flax's dropout scales the kept units by
 1/(1−p) in training, so using all units unscaled at test time is the paper's weight-scaling
 rule); each of `samples` thinned networks alone (a fresh dropout mask per network, image and
@@ -30,8 +30,10 @@ import numpy as np  # noqa: E402
 from absl import flags  # noqa: E402
 
 from experiments import launch  # noqa: E402
-from trends_jax import data, plots, report, train, trained  # noqa: E402
-from trends_jax.config import base_config  # noqa: E402
+from trends_jax import data  # noqa: E402
+from trends_jax.run import plots, results as report  # noqa: E402
+from trends_jax.training import supervised as train, trained  # noqa: E402
+from trends_jax.training.config import base_config  # noqa: E402
 from trends_jax.data import pipeline  # noqa: E402
 
 matplotlib.use("Agg")

@@ -15,7 +15,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from absl import flags  # noqa: E402
 
 from experiments import launch  # noqa: E402
-from trends_jax import text_generation  # noqa: E402
+from trends_jax.evaluation import text_generation  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Workdir of a trained char_lm run.")

@@ -8,7 +8,7 @@ Both runs train the same narrow GoogLeNet (`width`, torchvision's layout otherwi
 included) from the same initialization on the same batches; one adds 0.3 × each auxiliary head's
 loss to the objective (the trainer's weight, trends_jax/steps.py), the other trains on the main
 loss alone (its heads then get no gradient and do not touch the network). Every few steps it
-records the gradient norm of every convolution (`trends_jax.gradient_flow`). Writes
+records the gradient norm of every convolution (`trends_jax.evaluation.gradient_flow`). Writes
 results.json, results.md, gradient_flow.png (gradient norm by layer; the first convolution's over
 training) and training.png (training loss, test accuracy), with the lecture's claims checked.
 `--quick`: width 1/16, 6 steps of 16, its training step compiled unoptimized.
@@ -36,8 +36,10 @@ import optax  # noqa: E402
 from absl import flags  # noqa: E402
 
 from experiments import launch  # noqa: E402
-from trends_jax import data, gradient_flow, losses, models, plots, report  # noqa: E402
-from trends_jax import steps as train_steps  # noqa: E402
+from trends_jax import data, losses, models  # noqa: E402
+from trends_jax.evaluation import gradient_flow  # noqa: E402
+from trends_jax.run import plots, results as report  # noqa: E402
+from trends_jax.training import steps as train_steps  # noqa: E402
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402

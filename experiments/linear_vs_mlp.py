@@ -30,7 +30,8 @@ from absl import flags  # noqa: E402
 from sklearn import datasets  # noqa: E402
 
 from experiments import launch  # noqa: E402
-from trends_jax import data, models, plots, report  # noqa: E402
+from trends_jax import data, models  # noqa: E402
+from trends_jax.run import plots, results as report  # noqa: E402
 from trends_jax.errors import UserError  # noqa: E402
 
 matplotlib.use("Agg")

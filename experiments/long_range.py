@@ -25,7 +25,8 @@ import optax  # noqa: E402
 from absl import flags  # noqa: E402
 
 from experiments import launch  # noqa: E402
-from trends_jax import long_range, models, plots, report  # noqa: E402
+from trends_jax import long_range, models  # noqa: E402
+from trends_jax.run import plots, results as report  # noqa: E402
 from trends_jax.errors import UserError  # noqa: E402
 from trends_jax.models import recurrent  # noqa: E402
 

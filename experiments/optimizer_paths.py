@@ -22,7 +22,8 @@ import numpy as np  # noqa: E402
 from absl import flags  # noqa: E402
 
 from experiments import launch  # noqa: E402
-from trends_jax import optim, plots, report  # noqa: E402
+from trends_jax import optim  # noqa: E402
+from trends_jax.run import plots, results as report  # noqa: E402
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402

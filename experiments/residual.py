@@ -9,7 +9,7 @@ For each depth 6n + 2 (CIFAR-style ResNets: a 3×3 stem, three stages of n basic
 w, 2w, 4w, BatchNorm everywhere) it trains the ResNet and the same network with every shortcut
 removed (`shortcut=False`: no identity, no projection) from the same batches. Records the training
 loss of every step and, every few steps, the gradient norm of every convolution
-(`trends_jax.gradient_flow`). Writes results.json, results.md, training_loss.png and
+(`trends_jax.evaluation.gradient_flow`). Writes results.json, results.md, training_loss.png and
 gradient_flow.png (the deepest pair), with the lecture's claims checked. `--quick`: depths 8 and
 14, width 4, 6 steps of 16.
 
@@ -37,8 +37,10 @@ import optax  # noqa: E402
 from absl import flags  # noqa: E402
 
 from experiments import launch  # noqa: E402
-from trends_jax import data, gradient_flow, losses, models, plots, report  # noqa: E402
-from trends_jax import steps as train_steps  # noqa: E402
+from trends_jax import data, losses, models  # noqa: E402
+from trends_jax.evaluation import gradient_flow  # noqa: E402
+from trends_jax.run import plots, results as report  # noqa: E402
+from trends_jax.training import steps as train_steps  # noqa: E402
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402

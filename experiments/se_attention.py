@@ -33,8 +33,9 @@ import optax  # noqa: E402
 from absl import flags  # noqa: E402
 
 from experiments import launch  # noqa: E402
-from trends_jax import data, losses, models, plots, report  # noqa: E402
-from trends_jax import steps as train_steps  # noqa: E402
+from trends_jax import data, losses, models  # noqa: E402
+from trends_jax.run import plots, results as report  # noqa: E402
+from trends_jax.training import steps as train_steps  # noqa: E402
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402

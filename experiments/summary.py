@@ -18,7 +18,8 @@ import numpy as np  # noqa: E402
 from absl import flags  # noqa: E402
 
 from experiments import launch  # noqa: E402
-from trends_jax import benchmark, models  # noqa: E402
+from trends_jax.bench import timing as benchmark  # noqa: E402
+from trends_jax import models  # noqa: E402
 from trends_jax.errors import UserError  # noqa: E402
 
 FLAGS = flags.FLAGS

@@ -22,7 +22,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from absl import flags  # noqa: E402
 
 from experiments import launch  # noqa: E402
-from trends_jax import plots, sweep  # noqa: E402
+from trends_jax.run import plots  # noqa: E402
+from trends_jax.sweep import trials as sweep  # noqa: E402
 from trends_jax.errors import UserError  # noqa: E402
 
 FLAGS = flags.FLAGS

@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from absl import flags  # noqa: E402
 
 from experiments import launch  # noqa: E402
-from trends_jax import compilation_cache, distributed  # noqa: E402
+from trends_jax.run import compilation_cache, distributed  # noqa: E402
 
 FLAGS = flags.FLAGS
 launch.define_config_flag()
@@ -40,7 +40,7 @@ flags.DEFINE_bool("distributed_auto", False,
 
 EXIT_CODES = {"done": 0, "failed": 1, "diverged": 1, "preempted": 75}
 # config.trainer → the module whose train_and_evaluate(config, workdir) runs it.
-TRAINERS = {"supervised": "trends_jax.train", "word2vec": "trends_jax.train_word2vec"}
+TRAINERS = {"supervised": "trends_jax.training.supervised", "word2vec": "trends_jax.training.word2vec"}
 
 
 def main(argv):

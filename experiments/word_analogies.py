@@ -21,7 +21,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from absl import flags  # noqa: E402
 
 from experiments import launch  # noqa: E402
-from trends_jax import data, plots, report, word_vectors  # noqa: E402
+from trends_jax import data  # noqa: E402
+from trends_jax.run import plots, results as report  # noqa: E402
+from trends_jax.evaluation import word_vectors  # noqa: E402
 from trends_jax.errors import UserError  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -49,7 +51,7 @@ RELATIONS = {"male_female": "male–female", "verb_tense": "verb tense", "countr
 def trained_vectors() -> word_vectors.WordVectors:
   if FLAGS.vectors:
     return word_vectors.load_word2vec_format(FLAGS.vectors, binary=FLAGS.binary)
-  from trends_jax import train_word2vec
+  from trends_jax.training import word2vec as train_word2vec
   path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "word2vec_skipgram.py")
   spec = importlib.util.spec_from_file_location("word2vec_skipgram", path)
   module = importlib.util.module_from_spec(spec)

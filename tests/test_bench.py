@@ -12,7 +12,10 @@ import numpy as np
 import pytest
 
 from tests.conftest import REPO
-from trends_jax import benchmark, compilation_cache, hardware, models, parallel, train
+from trends_jax.bench import timing as benchmark, hardware
+from trends_jax.run import compilation_cache
+from trends_jax import models
+from trends_jax.training import parallel, supervised as train
 
 BENCH_FIELDS = {
     "config", "synthetic", "trainer", "model", "dataset", "dtype", "batch_size", "parallel", "platform",

@@ -11,7 +11,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from tests.conftest import REPO
-from trends_jax import config as config_lib
+from trends_jax.training import config as config_lib
 from trends_jax import data, models
 from trends_jax.data import pipeline
 from trends_jax.models import word2vec
@@ -49,7 +49,7 @@ def test_every_config_file_is_covered():
 def test_config_builds_its_model_on_its_own_inputs(name, arg, data_dir):
   config = _load(name).get_config(arg)
   if config.get("trainer") == "word2vec":  # Its own trainer, model and checks.
-    from trends_jax import train_word2vec
+    from trends_jax.training import word2vec as train_word2vec
     train_word2vec.validate(config, num_devices=1)
     fields = {k: config.model[k] for k in train_word2vec.MODEL_FIELDS}
     model = word2vec.Word2Vec(vocab_size=50, architecture=config.model.name, **fields)

@@ -12,7 +12,8 @@ import pytest
 
 from tests.conftest import REPO
 from tests.test_experiments import _run_experiment
-from trends_jax import gradient_flow, models
+from trends_jax.evaluation import gradient_flow
+from trends_jax import models
 
 
 def _claims(results, markdown, count):

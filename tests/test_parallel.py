@@ -6,7 +6,8 @@ import numpy as np
 import optax
 import pytest
 
-from trends_jax import losses, models, parallel, steps
+from trends_jax import losses, models
+from trends_jax.training import parallel, steps
 
 BATCH = 32
 

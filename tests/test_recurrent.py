@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 
 from tests.conftest import REPO
-from trends_jax import data, long_range, models, text_generation, train
+from trends_jax import data, long_range, models
+from trends_jax.evaluation import text_generation
+from trends_jax.training import supervised as train
 from trends_jax.data import language_model
 from trends_jax.errors import UserError
 from trends_jax.models import recurrent
@@ -165,7 +167,7 @@ def trained_lm(tmp_path_factory):
 def test_language_model_loss_falls(trained_lm):
   workdir, status = trained_lm
   assert status["state"] == "done"
-  from trends_jax.workdir import Workdir
+  from trends_jax.run.workdir import Workdir
   evals = [r for r in Workdir(workdir).read_metrics() if r["split"] == "eval"]
   assert len(evals) == 2
   first_train = next(r for r in Workdir(workdir).read_metrics() if r["split"] == "train")

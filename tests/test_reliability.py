@@ -18,7 +18,8 @@ import orbax.checkpoint as ocp
 import pytest
 
 from tests.conftest import REPO
-from trends_jax import losses, parallel, steps, train
+from trends_jax import losses
+from trends_jax.training import parallel, steps, supervised as train
 from trends_jax.errors import UserError
 
 # The default task's quick model, long enough that a signal lands mid-run; checkpoints every 10.

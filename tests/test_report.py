@@ -9,7 +9,8 @@ import sys
 import matplotlib
 
 from tests.conftest import REPO
-from trends_jax import lecture_report, report
+from trends_jax import lecture_report
+from trends_jax.run import results as report
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402

@@ -7,7 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from trends_jax import data, losses, steps
+from trends_jax import data, losses
+from trends_jax.training import steps
 
 
 class TwoHeads(nn.Module):

@@ -9,8 +9,8 @@ import sys
 import pytest
 
 from tests.conftest import REPO
-from trends_jax import sweep
-from trends_jax.config import base_config
+from trends_jax.sweep import trials as sweep
+from trends_jax.training.config import base_config
 from trends_jax.errors import UserError
 
 

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from trends_jax import train_word2vec
+from trends_jax.training import word2vec as train_word2vec
 from trends_jax.data import word_corpus, word_windows
 from trends_jax.errors import UserError
 from trends_jax.models import word2vec

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from gensim.models import KeyedVectors
 
-from trends_jax import plots
+from trends_jax.run import plots
 from trends_jax.data import word_eval_file
 from trends_jax.errors import UserError
-from trends_jax.word_vectors import WordVectors, load_word2vec_format
+from trends_jax.evaluation.word_vectors import WordVectors, load_word2vec_format
 
 PLANTED_SECTIONS = ("capital-common-countries", "family", "gram7-past-tense")
 

@@ -15,7 +15,8 @@ import numpy as np
 import optax
 import pytest
 
-from trends_jax import losses, models, steps
+from trends_jax import losses, models
+from trends_jax.training import steps
 from trends_jax.errors import UserError
 from trends_jax.models import alexnet, googlenet, spatial, vgg
 

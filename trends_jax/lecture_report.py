@@ -16,7 +16,7 @@ import json
 import os
 from typing import Callable
 
-from trends_jax import report
+from trends_jax.run import results as report
 
 
 @dataclasses.dataclass(frozen=True)

@@ -22,14 +22,18 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from trends_jax import data, optim, parallel, plots, steps, word_vectors
-from trends_jax.checkpoint import Checkpointer
+from trends_jax import data, optim
+from trends_jax.training import config as config_lib
+from trends_jax.training import parallel, steps
+from trends_jax.run import plots
+from trends_jax.evaluation import word_vectors
+from trends_jax.run.checkpoint import Checkpointer
 from trends_jax.data import word_corpus, word_windows
 from trends_jax.errors import UserError
-from trends_jax.metric_writer import MetricWriter, Progress
+from trends_jax.run.metric_writer import MetricWriter, Progress
 from trends_jax.models import word2vec
-from trends_jax.preemption import PreemptionGuard
-from trends_jax.workdir import Workdir
+from trends_jax.run.preemption import PreemptionGuard
+from trends_jax.run.workdir import Workdir
 
 MODEL_FIELDS = ("dim", "output", "negatives", "negative_pool", "cbow_mean")
 
@@ -187,7 +191,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
   strategy = parallel.create(config.parallel, devices)
   validate(config, strategy.num_devices)
   run = Workdir(workdir)
-  run.check_config(config)
+  run.check_config(config_lib.as_json(config), config_lib.identity_differences)
   for name in (config.eval.analogies, *config.eval.word_pairs):
     data.word_eval_file(name)
 
@@ -224,7 +228,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
     progress.say(f"Run in {run.path} already finished at step {latest_step}; nothing to train.")
     return run.read_status() or run.write_status("done", latest_step, num_train_steps=num_steps)
   if lead:
-    run.write_config(config)
+    run.write_config(config_lib.as_json(config))
     corpus.save_vocabulary(os.path.join(run.path, "vocabulary.tsv"))
   # A damaged newest checkpoint is moved aside and the one before it restored.
   restored = latest_step and checkpointer.restore_latest(strategy.abstract_state(jax.eval_shape(make_state)),

@@ -5,11 +5,14 @@ optimizer. `validate` turns every bad value into one `UserError` line before dat
 step compiled.
 """
 
+import json
 import math
 
 import ml_collections
 
-from trends_jax import compilation_cache, losses, models, optim, parallel
+from trends_jax.run import compilation_cache
+from trends_jax import losses, models, optim
+from trends_jax.training import parallel
 from trends_jax.errors import UserError
 
 DTYPES = ("float32", "bfloat16")
@@ -41,7 +44,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.keep_checkpoints = 3
   c.parallel = "jit"  # 'jit' (sharded global batch) or 'pmap'.
   c.dtype = "float32"  # Compute dtype; parameters and optimizer state stay float32.
-  # Compiled steps are kept here (trends_jax.compilation_cache), so a relaunch does not recompile; '' turns it off.
+  # Compiled steps are kept here (trends_jax.run.compilation_cache), so a relaunch does not recompile; '' turns it off.
   c.compilation_cache_dir = compilation_cache.DEFAULT_DIR
   # A NaN/Inf loss or gradient: 'stop' the run as "diverged" (the last good checkpoint stays), or
   # 'skip' that step's update and count it in the train metrics as `skipped_steps`.
@@ -82,7 +85,7 @@ def validate(config: ml_collections.ConfigDict, num_devices: int, num_processes:
                 "log_every_steps", "checkpoint_every_steps", "parallel", "dtype", "model",
                 "optimizer", "dataset"):
     _require(field in config, f"config has no field {field!r}; start task configs from "
-             "trends_jax.config.base_config()")
+             "trends_jax.training.config.base_config()")
   _require(config.batch_size > 0, f"batch_size must be > 0, got {config.batch_size}")
   _require(config.batch_size % num_devices == 0,
            f"batch_size {config.batch_size} is not divisible by the {num_devices} devices; "
@@ -114,6 +117,11 @@ def num_train_steps(config: ml_collections.ConfigDict, num_train_examples: int) 
   if config.num_train_steps > 0:
     return config.num_train_steps
   return math.ceil(config.num_epochs * num_train_examples / config.batch_size)
+
+
+def as_json(config: ml_collections.ConfigDict) -> dict:
+  """The resolved config as plain JSON values: what config.json holds."""
+  return json.loads(json.dumps(config.to_dict(), default=str))
 
 
 def _flatten(tree: dict, prefix: str = "") -> dict:

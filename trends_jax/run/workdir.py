@@ -1,18 +1,16 @@
-"""The files of a run's workdir: config.json, status.json, metrics.jsonl (DESIGN.md contract 3).
+"""The files of a run's workdir: config.json, status.json, metrics.jsonl, and their checks.
 
-Writes are atomic (write a temporary file, then rename), so a run killed at any moment leaves
-each file either old or new, never half written.
+A leaf: plain JSON in and out, no jax and no config module, so that sweeps and reports read run
+files through the same code that writes them. Writes are atomic (a temporary file, then a
+rename), so a run killed at any moment leaves each file either old or new, never half written.
 """
 
 import json
 import os
 import shutil
 import time
-from typing import Any
+from typing import Any, Callable
 
-import ml_collections
-
-from trends_jax import config as config_lib
 from trends_jax.errors import UserError
 
 FREE_SPACE_MARGIN = 16 * 2**20  # Metrics, TensorBoard events and orbax's metadata.
@@ -23,10 +21,6 @@ def _atomic_write(path: str, text: str) -> None:
   with open(tmp, "w") as f:
     f.write(text)
   os.replace(tmp, path)
-
-
-def config_as_json(config: ml_collections.ConfigDict) -> dict:
-  return json.loads(json.dumps(config.to_dict(), default=str))
 
 
 class Workdir:
@@ -40,15 +34,16 @@ class Workdir:
     self.tensorboard_dir = os.path.join(self.path, "tensorboard")
     self.curves_path = os.path.join(self.path, "curves.png")
 
-  def check_config(self, config: ml_collections.ConfigDict) -> None:
-    """Refuses a workdir that holds a run of a different config (nothing there is touched)."""
+  def check_config(self, config: dict, differences: Callable[[dict, dict], list[str]]) -> None:
+    """Refuses a workdir that holds a run of a different config (nothing there is touched).
+
+    `differences(saved, config)` names the fields that make two configs different runs."""
     if os.path.exists(self.path) and not os.path.isdir(self.path):
       raise UserError(f"workdir {self.path} is a file; pass a directory to --workdir")
     if not os.path.exists(self.config_path):
       return
     with open(self.config_path) as f:
-      saved = json.load(f)
-    differences = config_lib.identity_differences(saved, config_as_json(config))
+      differences = differences(json.load(f), config)
     if differences:
       raise UserError(
           f"workdir {self.path} holds a run of a different config ({differences[0]}"
@@ -83,18 +78,17 @@ class Workdir:
                       f"{needed / 2**20:.1f} MiB (two checkpoints of {checkpoint_bytes / 2**20:.1f} MiB "
                       "and its logs); free some space or pass another --workdir")
 
-  def write_config(self, config: ml_collections.ConfigDict) -> None:
+  def write_config(self, config: dict) -> None:
     os.makedirs(self.path, exist_ok=True)
-    _atomic_write(self.config_path, json.dumps(config_as_json(config), indent=2, sort_keys=True) + "\n")
+    _atomic_write(self.config_path, json.dumps(config, indent=2, sort_keys=True, default=str) + "\n")
 
-  def read_config(self) -> ml_collections.ConfigDict | None:
+  def read_config(self) -> dict | None:
     """The run's config as it was saved (None if there is none); JSON lists become tuples again,
     as model fields such as CNN features must be hashable."""
     if not os.path.exists(self.config_path):
       return None
     with open(self.config_path) as f:
-      saved = json.load(f, object_hook=lambda d: {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
-    return ml_collections.ConfigDict(saved)
+      return json.load(f, object_hook=lambda d: {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
   def read_status(self) -> dict | None:
     try:

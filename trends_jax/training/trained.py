@@ -14,11 +14,12 @@ import flax.linen as nn
 import jax
 import ml_collections
 
-from trends_jax import data, parallel, train
-from trends_jax.checkpoint import Checkpointer
+from trends_jax import data
+from trends_jax.training import parallel, supervised as train
+from trends_jax.run.checkpoint import Checkpointer
 from trends_jax.data import pipeline
 from trends_jax.errors import UserError
-from trends_jax.workdir import Workdir
+from trends_jax.run.workdir import Workdir
 
 
 class Run(NamedTuple):
@@ -30,9 +31,10 @@ class Run(NamedTuple):
 
 def load(workdir: str) -> Run:
   run = Workdir(workdir)
-  config = run.read_config()
-  if config is None:
+  saved = run.read_config()
+  if saved is None:
     raise UserError(f"{run.path} holds no run (no config.json); pass the workdir of a trainer run")
+  config = ml_collections.ConfigDict(saved)
   checkpointer = Checkpointer(run.checkpoint_dir, config.get("keep_checkpoints", 3))
   step = checkpointer.latest_step()
   if step is None:

@@ -15,13 +15,15 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from trends_jax import config as config_lib
-from trends_jax import compilation_cache, data, losses, models, optim, parallel, plots, steps
-from trends_jax.checkpoint import Checkpointer
+from trends_jax.training import config as config_lib
+from trends_jax.run import compilation_cache, plots
+from trends_jax import data, losses, models, optim
+from trends_jax.training import parallel, steps
+from trends_jax.run.checkpoint import Checkpointer
 from trends_jax.data import pipeline, preprocess
-from trends_jax.metric_writer import MetricWriter, Progress
-from trends_jax.preemption import PreemptionGuard
-from trends_jax.workdir import Workdir
+from trends_jax.run.metric_writer import MetricWriter, Progress
+from trends_jax.run.preemption import PreemptionGuard
+from trends_jax.run.workdir import Workdir
 
 
 def _model_kwargs(config, num_classes: int) -> dict:
@@ -88,7 +90,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
   strategy = parallel.create(config.parallel, devices)
   config_lib.validate(config, strategy.num_devices, jax.process_count())
   run = Workdir(workdir)
-  run.check_config(config)
+  run.check_config(config_lib.as_json(config), config_lib.identity_differences)
 
   # --- Data ---
   ds = config.dataset
@@ -117,7 +119,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
     progress.say(f"Run in {run.path} already finished at step {latest_step}; nothing to train.")
     return run.read_status() or run.write_status("done", latest_step, num_train_steps=num_steps)
   if lead:
-    run.write_config(config)
+    run.write_config(config_lib.as_json(config))
   loader = pipeline.train_loader(train_source, global_batch_size=config.batch_size,
                                  seed=config.seed, num_workers=ds.num_workers,
                                  read_threads=ds.get("read_threads", -1), **input_kwargs)

@@ -291,7 +291,7 @@ def _die_with_parent() -> None:
 def start_trial(overrides: Trial, config_arg: str, trial_dir: str, train_script: str | None = None,
                 env: dict | None = None):
   """Starts experiments/train.py for one trial; output goes to <trial_dir>/log.txt."""
-  train_script = train_script or os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+  train_script = train_script or os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                                               "experiments", "train.py")
   os.makedirs(trial_dir, exist_ok=True)
   log_file = open(os.path.join(trial_dir, "log.txt"), "a")
@@ -359,6 +359,6 @@ def write_results(rows: list[dict], workdir: str) -> None:
     writer = csv.DictWriter(f, fieldnames=COLUMNS)
     writer.writeheader()
     writer.writerows(rows)
-  from trends_jax import report
+  from trends_jax.run import results as report
   with open(os.path.join(workdir, "results.md"), "w") as f:
     f.write(report.markdown_table([{k: ("" if v is None else v) for k, v in r.items()} for r in rows], COLUMNS))

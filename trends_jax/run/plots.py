@@ -84,7 +84,7 @@ def analogy_offsets(vectors, pairs: list[tuple[str, str]], path: str, title: str
   """The words of `pairs` projected on their first two principal components, with an arrow from
   the first to the second word of each pair: parallel arrows show a shared offset (male→female,
   country→capital, present→past), as in Mikolov et al. 2013. `vectors` has `.words` and
-  `.vectors` (a `trends_jax.word_vectors.WordVectors`)."""
+  `.vectors` (a `trends_jax.evaluation.word_vectors.WordVectors`)."""
   import numpy as np
 
   from trends_jax.errors import UserError

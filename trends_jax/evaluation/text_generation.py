@@ -16,11 +16,11 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from trends_jax import trained
+from trends_jax.training import trained
 from trends_jax.data import language_model
 from trends_jax.data import vocab as vocab_lib
 from trends_jax.errors import UserError
-from trends_jax.workdir import Workdir
+from trends_jax.run.workdir import Workdir
 
 
 @dataclasses.dataclass
@@ -54,8 +54,8 @@ def encode_prime(vocabulary: vocab_lib.Vocabulary, prime: str) -> np.ndarray:
 def load(workdir: str) -> LanguageModel:
   """The run's model, vocabulary and the parameters of its latest checkpoint."""
   config = Workdir(workdir).read_config()
-  if config is not None and not config.dataset.get("seq_len", 0):
-    raise UserError(f"{os.path.abspath(workdir)} is a {config.model.name!r} run, not a language model; "
+  if config is not None and not config["dataset"].get("seq_len", 0):
+    raise UserError(f"{os.path.abspath(workdir)} is a {config['model']['name']!r} run, not a language model; "
                     "pass a run of configs/char_lm.py")
   run = trained.load(workdir)
   return LanguageModel(run.config, run.model, run.variables["params"],
