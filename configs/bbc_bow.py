@@ -20,7 +20,7 @@ For reference, scikit-learn's LogisticRegression (L2, C=1, lbfgs) on the same fe
 97.75%, 97.97%, 97.30%.
 """
 
-from trends_jax.training.config import base_config
+from trends_jax.training.supervised import base_config
 
 WEIGHTINGS = {
     # weighting: learning rate

@@ -24,7 +24,7 @@ Also tried: 600 steps at 2e-3, 60.14%; the same with 2,048 characters, 61.26%.
 `:zhang_small`: accuracy not yet measured.
 """
 
-from trends_jax.training.config import base_config
+from trends_jax.training.supervised import base_config
 
 VOCAB_SIZE = 72  # 70 characters, as Zhang et al.'s alphabet, + padding and unknown.
 ADAM = {"name": "adam", "learning_rate": 4e-3, "schedule": "cosine", "warmup_steps": 50}

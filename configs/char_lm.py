@@ -24,7 +24,7 @@ next-character accuracy 51.8%) in 1,313 s. For scale: a char LSTM on text8 reach
 
 import ml_collections
 
-from trends_jax.training.config import base_config
+from trends_jax.training.supervised import base_config
 
 CELLS = ("lstm", "gru", "rnn")
 

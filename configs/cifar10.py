@@ -10,7 +10,7 @@ Expected (published for this recipe): ResNet-18 ≈ 95% test accuracy; VGG-11-BN
 Not yet run by trends_jax.
 """
 
-from trends_jax.training.config import base_config
+from trends_jax.training.supervised import base_config
 
 MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 MODELS = {"resnet18": {"name": "resnet18", "cifar_stem": True},

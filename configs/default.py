@@ -10,7 +10,7 @@ Measured (2026-11-29): test accuracy 98.9% after 750 steps.
 `--config=configs/default.py:quick` is a 20-step version for smoke tests.
 """
 
-from trends_jax.training.config import base_config
+from trends_jax.training.supervised import base_config
 
 
 def get_config(arg=None):

@@ -17,7 +17,7 @@ Measured with `:<model>,cpu` on a 2-core AMD EPYC CPU, 2026-11-29 (test accuracy
 The full recipes have not been run yet.
 """
 
-from trends_jax.training.config import base_config
+from trends_jax.training.supervised import base_config
 
 MODELS = {
     # name: (model fields, preprocess, optimizer fields, epochs, CPU budget: (steps, batch))

@@ -18,7 +18,7 @@ Expected top-1 (published; trends_jax has not been run on ImageNet yet):
   vgg16 71.6, alexnet 56.5, googlenet 69.8 (torchvision's reference weights).
 """
 
-from trends_jax.training.config import base_config
+from trends_jax.training.supervised import base_config
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 NORMALIZE = f"value_range(0, 1)|standardize({MEAN}, {STD})"

@@ -8,7 +8,7 @@ SGD Nesterov, cosine, 40 epochs, bfloat16. Expected result: not yet measured (no
 number is checked in here), and not yet run by trends_jax.
 """
 
-from trends_jax.training.config import base_config
+from trends_jax.training.supervised import base_config
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 NORMALIZE = f"value_range(0, 1)|standardize({MEAN}, {STD})"

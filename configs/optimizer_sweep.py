@@ -8,7 +8,7 @@ Measured on a 2-core CPU: see the README's sweep table (time and accuracies).
 `:quick` is a 2-trial, 10-step version for tests.
 """
 
-from trends_jax.training.config import base_config
+from trends_jax.training.supervised import base_config
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "adadelta", "rmsprop", "adam")
 

@@ -22,7 +22,7 @@ MNIST-5k has 4,000 training digits, so expect less. Measured (2026-11-29, 2-core
 1,000 steps, in 3,719 s on that CPU while four other jobs shared it (load average 7–12).
 """
 
-from trends_jax.training.config import base_config
+from trends_jax.training.supervised import base_config
 
 DATASETS = {
     # name: (pixels per image, steps, batch size)

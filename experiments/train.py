@@ -13,7 +13,6 @@ Open MPI, `--distributed_auto` finds them. All processes share one --workdir (a 
 system); process 0 writes its files, and the checkpoints are written by all together.
 """
 
-import importlib
 import os
 import sys
 
@@ -23,6 +22,7 @@ from absl import flags  # noqa: E402
 
 from experiments import launch  # noqa: E402
 from trends_jax.run import compilation_cache, distributed  # noqa: E402
+from trends_jax.training import loop, supervised, word2vec  # noqa: E402, F401 (importing a trainer registers it)
 
 FLAGS = flags.FLAGS
 launch.define_config_flag()
@@ -40,19 +40,17 @@ flags.DEFINE_bool("distributed_auto", False,
 
 EXIT_CODES = {"done": 0, "failed": 1, "diverged": 1, "preempted": 75}
 # config.trainer → the module whose train_and_evaluate(config, workdir) runs it.
-TRAINERS = {"supervised": "trends_jax.training.supervised", "word2vec": "trends_jax.training.word2vec"}
 
 
 def main(argv):
   del argv
-  name = FLAGS.config.get("trainer", "supervised")
-  if name not in TRAINERS:
-    launch.fail(f"unknown trainer {name!r} in config.trainer; known: {', '.join(TRAINERS)}")
+  if FLAGS.config is None:
+    launch.fail("no --config; pass a config file, e.g. --config=configs/default.py")
+  launch.run_user_code(lambda: loop.TRAINERS.get(FLAGS.config.get("trainer", loop.DEFAULT_TRAINER)))
   launch.run_user_code(lambda: distributed.initialize(
       FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id, FLAGS.distributed_auto))
   compilation_cache.enable(FLAGS.config.get("compilation_cache_dir", compilation_cache.DEFAULT_DIR))
-  trainer = importlib.import_module(TRAINERS[name])
-  status = launch.run_user_code(lambda: trainer.train_and_evaluate(FLAGS.config, FLAGS.workdir))
+  status = launch.run_user_code(lambda: loop.train_and_evaluate(FLAGS.config, FLAGS.workdir))
   sys.exit(EXIT_CODES.get(status["state"], 1))
 
 

@@ -23,7 +23,7 @@ def data_dir(tmp_path_factory):
 @pytest.fixture
 def tiny_config(data_dir):
   """A CNN with BatchNorm on 8×8 digits: a few seconds per run."""
-  from trends_jax.training.config import base_config
+  from trends_jax.training.supervised import base_config
 
   def make(**overrides):
     c = base_config()

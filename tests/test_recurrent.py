@@ -13,6 +13,7 @@ import pytest
 from tests.conftest import REPO
 from trends_jax import data, long_range, models
 from trends_jax.evaluation import text_generation
+from trends_jax.training import loop
 from trends_jax.training import supervised as train
 from trends_jax.data import language_model
 from trends_jax.errors import UserError
@@ -160,7 +161,7 @@ def _lm_config(tmp_path, **overrides):
 def trained_lm(tmp_path_factory):
   tmp_path = tmp_path_factory.mktemp("char_lm")
   workdir = str(tmp_path / "run")
-  status = train.train_and_evaluate(_lm_config(tmp_path), workdir, devices=jax.devices()[:1])
+  status = loop.train_and_evaluate(_lm_config(tmp_path), workdir, devices=jax.devices()[:1])
   return workdir, status
 
 
@@ -209,7 +210,7 @@ def test_sequence_longer_than_the_data_is_refused(tmp_path):
   config = _lm_config(tmp_path, **{"dataset.seq_len": 200})  # The validation split has 5% of 3,840 characters.
   with pytest.raises(UserError, match=r"dataset.seq_len=200 needs more than the 192 characters of the "
                                       r"'validation' split; lower --config.dataset.seq_len below 192"):
-    train.train_and_evaluate(config, str(tmp_path / "run"))
+    loop.train_and_evaluate(config, str(tmp_path / "run"))
   assert not os.path.exists(tmp_path / "run")
 
 
@@ -238,13 +239,13 @@ def test_pixel_sequence_classifier_trains(tmp_path, data_dir):
   spec.loader.exec_module(module)
   config = module.get_config("digits,permuted,quick")
   config.dataset.data_dir = data_dir
-  status = train.train_and_evaluate(config, str(tmp_path / "run"), devices=jax.devices()[:1])
+  status = loop.train_and_evaluate(config, str(tmp_path / "run"), devices=jax.devices()[:1])
   assert status["state"] == "done" and status["step"] == 10 and 0 <= status["eval_accuracy"] <= 1
   bad = module.get_config("digits,quick")
   bad.dataset.data_dir = data_dir
   bad.dataset.preprocess = "value_range(0, 1)|pixel_sequence(784, permutation_seed=0)"
   with pytest.raises(UserError, match=r"permutes 784 pixels but the images have 64; write pixel_sequence\(64, …\)"):
-    train.train_and_evaluate(bad, str(tmp_path / "bad"))
+    loop.train_and_evaluate(bad, str(tmp_path / "bad"))
 
 
 def test_adding_problem():

@@ -19,6 +19,7 @@ import pytest
 
 from tests.conftest import REPO
 from trends_jax import losses
+from trends_jax.training import loop
 from trends_jax.training import parallel, steps, supervised as train
 from trends_jax.errors import UserError
 
@@ -153,14 +154,14 @@ def _params_at(workdir, step):
 def test_damaged_latest_checkpoint_falls_back_to_the_previous_one(tiny_config, tmp_path, capsys, item):
   constant = {"optimizer.schedule": "constant", "keep_checkpoints": 2}
   reference = str(tmp_path / "reference")
-  train.train_and_evaluate(tiny_config(num_train_steps=16, **constant), reference)
+  loop.train_and_evaluate(tiny_config(num_train_steps=16, **constant), reference)
   workdir = str(tmp_path / "run")
-  train.train_and_evaluate(tiny_config(**constant), workdir)  # 12 steps, checkpoints every 4.
+  loop.train_and_evaluate(tiny_config(**constant), workdir)  # 12 steps, checkpoints every 4.
   checkpoints = os.path.join(workdir, "checkpoints")
   assert sorted(int(d) for d in os.listdir(checkpoints)) == [8, 12]  # At most keep_checkpoints.
   _damage(os.path.join(checkpoints, "12"), item)
 
-  status = train.train_and_evaluate(tiny_config(num_train_steps=16, **constant), workdir)
+  status = loop.train_and_evaluate(tiny_config(num_train_steps=16, **constant), workdir)
   out = capsys.readouterr().out
   assert "warning: checkpoint step 12 cannot be read" in out and "resuming from step 8" in out
   assert "Resumed from step 8" in out and status["state"] == "done" and status["step"] == 16
@@ -171,11 +172,11 @@ def test_damaged_latest_checkpoint_falls_back_to_the_previous_one(tiny_config, t
 
 def test_no_readable_checkpoint_is_one_error_and_nothing_is_moved(tiny_config, tmp_path):
   workdir = str(tmp_path / "run")
-  train.train_and_evaluate(tiny_config(keep_checkpoints=1), workdir)
+  loop.train_and_evaluate(tiny_config(keep_checkpoints=1), workdir)
   checkpoints = os.path.join(workdir, "checkpoints")
   _damage(os.path.join(checkpoints, "12"), "state")
   with pytest.raises(UserError, match="no checkpoint in .* can be read .*move that folder aside"):
-    train.train_and_evaluate(tiny_config(keep_checkpoints=1, num_train_steps=16), workdir)
+    loop.train_and_evaluate(tiny_config(keep_checkpoints=1, num_train_steps=16), workdir)
   assert os.listdir(checkpoints) == ["12"]
 
 
@@ -196,14 +197,14 @@ def nan_loss(monkeypatch):
 
 def test_skipped_steps_change_nothing_and_are_counted(tiny_config, tmp_path, nan_loss):
   config = tiny_config(nonfinite_steps="skip", log_every_steps=2, **nan_loss)
-  status = train.train_and_evaluate(config, str(tmp_path))
+  status = loop.train_and_evaluate(config, str(tmp_path))
   assert status["state"] == "done" and status["step"] == 12
   records = [r for r in map(json.loads, open(tmp_path / "metrics.jsonl")) if r["split"] == "train"]
   skipped = sum(r["skipped_steps"] for r in records)
   assert 0 < skipped < 12 and all(np.isfinite(r["loss"]) for r in records)
   assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves(_params_at(str(tmp_path), 12)))
 
-  status = train.train_and_evaluate(tiny_config(log_every_steps=2, **nan_loss), str(tmp_path / "stop"))
+  status = loop.train_and_evaluate(tiny_config(log_every_steps=2, **nan_loss), str(tmp_path / "stop"))
   assert status["state"] == "diverged" and status["step"] < 12
 
 
@@ -235,5 +236,5 @@ def test_a_skipped_step_keeps_the_state_and_a_finite_one_is_untouched(tiny_confi
 
 def test_nonfinite_steps_must_be_stop_or_skip(tiny_config, tmp_path):
   with pytest.raises(UserError, match="nonfinite_steps must be one of stop, skip, got 'ignore'"):
-    train.train_and_evaluate(tiny_config(nonfinite_steps="ignore"), str(tmp_path / "run"))
+    loop.train_and_evaluate(tiny_config(nonfinite_steps="ignore"), str(tmp_path / "run"))
   assert not (tmp_path / "run").exists()

@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import REPO
 from trends_jax.sweep import trials as sweep
-from trends_jax.training.config import base_config
+from trends_jax.training.supervised import base_config
 from trends_jax.errors import UserError
 
 

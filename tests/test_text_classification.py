@@ -14,6 +14,7 @@ from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 
 from tests.conftest import REPO
 from trends_jax import data, models
+from trends_jax.training import loop
 from trends_jax.training import supervised as train
 from trends_jax.data import fitted, pipeline, preprocess, text_features
 from trends_jax.data.vocab import word_tokens
@@ -131,7 +132,7 @@ def test_empty_vocabulary_and_bad_inputs_are_one_line_user_errors(data_dir, tmp_
   config.dataset.data_dir = data_dir
   config.dataset.preprocess = "bag_of_words('tfidf', min_df=100000)"
   with pytest.raises(UserError, match="vocabulary is empty"):
-    train.train_and_evaluate(config, str(tmp_path / "run"))
+    loop.train_and_evaluate(config, str(tmp_path / "run"))
   assert not os.path.exists(tmp_path / "run" / "config.json")
 
 
@@ -172,7 +173,7 @@ def test_every_text_model_trains(name, arg, data_dir, tmp_path):
   config.dataset.data_dir = data_dir
   config.num_train_steps, config.log_every_steps = 30, 5
   config.eval_every_steps = config.checkpoint_every_steps = 30
-  status = train.train_and_evaluate(config, str(tmp_path))
+  status = loop.train_and_evaluate(config, str(tmp_path))
   assert status["state"] == "done"
   with open(tmp_path / "metrics.jsonl") as f:
     losses = [r["loss"] for r in map(json.loads, f) if r["split"] == "train"]

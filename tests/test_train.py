@@ -10,6 +10,7 @@ import orbax.checkpoint as ocp
 import pytest
 
 from trends_jax.training import config as config_lib
+from trends_jax.training import loop
 from trends_jax.training import supervised as train
 from trends_jax.errors import UserError
 
@@ -26,7 +27,7 @@ def _records(workdir):
 
 def test_run_writes_the_workdir_contract(tiny_config, tmp_path):
   workdir = str(tmp_path / "run")
-  status = train.train_and_evaluate(tiny_config(), workdir)
+  status = loop.train_and_evaluate(tiny_config(), workdir)
 
   assert status["state"] == "done" and status["step"] == 12
   with open(os.path.join(workdir, "status.json")) as f:
@@ -53,13 +54,13 @@ def test_learning_is_real(tiny_config, tmp_path):
   config = tiny_config(num_train_steps=80, eval_every_steps=80, log_every_steps=80,
                        **{"model.features": (16, 32), "model.hidden": 64, "optimizer.name": "adam",
                           "optimizer.learning_rate": 0.01})
-  status = train.train_and_evaluate(config, str(tmp_path))
+  status = loop.train_and_evaluate(config, str(tmp_path))
   assert status["eval_accuracy"] > 0.85
 
 
 def test_pmap_and_jit_loops_end_with_the_same_parameters(tiny_config, tmp_path):
   for mode in ("jit", "pmap"):
-    train.train_and_evaluate(tiny_config(parallel=mode), str(tmp_path / mode))
+    loop.train_and_evaluate(tiny_config(parallel=mode), str(tmp_path / mode))
   (jit_params, jit_stats), (pmap_params, pmap_stats) = (
       _final_params(str(tmp_path / m), 12) for m in ("jit", "pmap"))
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5),
@@ -90,16 +91,16 @@ class _PreemptAfter:
 @pytest.mark.parametrize("stop_after", [5, 7])
 def test_preempted_and_resumed_run_is_bitwise_equal(tiny_config, tmp_path, monkeypatch, stop_after):
   config = tiny_config(**{"model.dropout_rate": 0.3})  # Dropout rngs must resume too.
-  train.train_and_evaluate(config, str(tmp_path / "straight"))
+  loop.train_and_evaluate(config, str(tmp_path / "straight"))
 
   interrupted = str(tmp_path / "interrupted")
-  monkeypatch.setattr(train, "PreemptionGuard", _PreemptAfter(stop_after))
-  status = train.train_and_evaluate(config, interrupted)
+  monkeypatch.setattr(loop, "PreemptionGuard", _PreemptAfter(stop_after))
+  status = loop.train_and_evaluate(config, interrupted)
   assert status["state"] == "preempted" and status["step"] == stop_after
   assert "12" not in os.listdir(os.path.join(interrupted, "checkpoints"))
   monkeypatch.undo()
 
-  status = train.train_and_evaluate(config, interrupted)
+  status = loop.train_and_evaluate(config, interrupted)
   assert status["state"] == "done" and status["step"] == 12
   for a, b in zip(jax.tree.leaves(_final_params(str(tmp_path / "straight"), 12)),
                   jax.tree.leaves(_final_params(interrupted, 12))):
@@ -111,33 +112,33 @@ def test_preempted_and_resumed_run_is_bitwise_equal(tiny_config, tmp_path, monke
 
 def test_finished_run_trains_no_more(tiny_config, tmp_path):
   workdir = str(tmp_path)
-  train.train_and_evaluate(tiny_config(), workdir)
+  loop.train_and_evaluate(tiny_config(), workdir)
   before = (_records(workdir), sorted(os.listdir(os.path.join(workdir, "checkpoints"))))
-  status = train.train_and_evaluate(tiny_config(), workdir)
+  status = loop.train_and_evaluate(tiny_config(), workdir)
   assert status["state"] == "done" and status["step"] == 12
   assert (_records(workdir), sorted(os.listdir(os.path.join(workdir, "checkpoints")))) == before
 
 
 def test_longer_run_continues_from_a_finished_one(tiny_config, tmp_path):
-  train.train_and_evaluate(tiny_config(), str(tmp_path))
-  status = train.train_and_evaluate(tiny_config(num_train_steps=16), str(tmp_path))
+  loop.train_and_evaluate(tiny_config(), str(tmp_path))
+  status = loop.train_and_evaluate(tiny_config(num_train_steps=16), str(tmp_path))
   assert status["state"] == "done" and status["step"] == 16
   assert [r["step"] for r in _records(str(tmp_path)) if r["split"] == "train"][-2:] == [15, 16]
 
 
 def test_workdir_of_another_config_is_refused_untouched(tiny_config, tmp_path):
   workdir = str(tmp_path)
-  train.train_and_evaluate(tiny_config(), workdir)
+  loop.train_and_evaluate(tiny_config(), workdir)
   snapshot = {f: os.path.getmtime(os.path.join(workdir, f)) for f in os.listdir(workdir)}
   with pytest.raises(UserError, match="holds a run of a different config .*model.hidden"):
-    train.train_and_evaluate(tiny_config(**{"model.hidden": 32}), workdir)
+    loop.train_and_evaluate(tiny_config(**{"model.hidden": 32}), workdir)
   assert {f: os.path.getmtime(os.path.join(workdir, f)) for f in os.listdir(workdir)} == snapshot
 
 
 def test_divergence_stops_with_its_own_state(tiny_config, tmp_path):
   config = tiny_config(**{"model.batch_norm": False, "optimizer.name": "sgd",
                           "optimizer.learning_rate": 1e30, "optimizer.warmup_steps": 0})
-  status = train.train_and_evaluate(config, str(tmp_path))
+  status = loop.train_and_evaluate(config, str(tmp_path))
   assert status["state"] == "diverged"
   assert status["step"] < 12
   # Nothing non-finite was logged as progress or kept as a checkpoint.
@@ -164,7 +165,7 @@ def test_divergence_stops_with_its_own_state(tiny_config, tmp_path):
 def test_bad_config_fails_before_writing_anything(tiny_config, tmp_path, override, message):
   workdir = tmp_path / "run"
   with pytest.raises(UserError, match=message):
-    train.train_and_evaluate(tiny_config(**override), str(workdir))
+    loop.train_and_evaluate(tiny_config(**override), str(workdir))
   assert not workdir.exists()
 
 
@@ -177,5 +178,5 @@ def test_input_too_small_for_the_model_fails_before_writing(tiny_config, tmp_pat
   config = tiny_config()
   config.model = ml_collections.ConfigDict({"name": "vgg11", "classifier_width": 8})
   with pytest.raises(UserError, match="VGG-11 needs images of at least 32×32 pixels, got 8×8"):
-    train.train_and_evaluate(config, str(tmp_path / "run"))
+    loop.train_and_evaluate(config, str(tmp_path / "run"))
   assert not (tmp_path / "run").exists()

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from trends_jax.training import loop
 from trends_jax.training import word2vec as train_word2vec
 from trends_jax.data import word_corpus, word_windows
 from trends_jax.errors import UserError
@@ -224,7 +225,7 @@ def test_trainer_writes_the_run_contract_and_gensim_loads_the_vectors(tmp_path, 
   workdir = str(tmp_path / "run")
   config = _config(text_file, **{"model.name": architecture, "model.output": output},
                    sparse_updates=output == "negative_sampling")
-  status = train_word2vec.train_and_evaluate(config, workdir, jax.devices()[:1])
+  status = loop.train_and_evaluate(config, workdir, jax.devices()[:1])
   assert status["state"] == "done" and status["step"] == 8 and status["vocabulary_size"] == 18
   records = [json.loads(line) for line in open(os.path.join(workdir, "metrics.jsonl"))]
   train = [r for r in records if r["split"] == "train"]
@@ -241,14 +242,14 @@ def test_preempted_run_resumes_exactly(tmp_path, text_file, monkeypatch):
   from tests.test_train import _PreemptAfter
   config = _config(text_file, **{"dataset.sample": 1e-2, "checkpoint_every_steps": 8})
   whole, interrupted = str(tmp_path / "whole"), str(tmp_path / "interrupted")
-  train_word2vec.train_and_evaluate(config, whole, jax.devices()[:1])
-  monkeypatch.setattr(train_word2vec, "PreemptionGuard", _PreemptAfter(3))
-  status = train_word2vec.train_and_evaluate(config, interrupted, jax.devices()[:1])
+  loop.train_and_evaluate(config, whole, jax.devices()[:1])
+  monkeypatch.setattr(loop, "PreemptionGuard", _PreemptAfter(3))
+  status = loop.train_and_evaluate(config, interrupted, jax.devices()[:1])
   assert status["state"] == "preempted" and status["step"] == 3
   monkeypatch.undo()
-  assert train_word2vec.train_and_evaluate(config, interrupted, jax.devices()[:1])["step"] == 8
+  assert loop.train_and_evaluate(config, interrupted, jax.devices()[:1])["step"] == 8
   np.testing.assert_array_equal(_vectors(whole).vectors, _vectors(interrupted).vectors)
-  assert train_word2vec.train_and_evaluate(config, whole)["step"] == 8  # Finished: no more training.
+  assert loop.train_and_evaluate(config, whole)["step"] == 8  # Finished: no more training.
 
 
 def test_a_damaged_latest_checkpoint_falls_back_to_the_previous_one(tmp_path, text_file, capsys, monkeypatch):
@@ -256,13 +257,13 @@ def test_a_damaged_latest_checkpoint_falls_back_to_the_previous_one(tmp_path, te
   from tests.test_train import _PreemptAfter
   config = _config(text_file, num_train_steps=12, keep_checkpoints=2)
   whole, damaged = str(tmp_path / "whole"), str(tmp_path / "damaged")
-  train_word2vec.train_and_evaluate(config, whole, jax.devices()[:1])
-  monkeypatch.setattr(train_word2vec, "PreemptionGuard", _PreemptAfter(8))
-  train_word2vec.train_and_evaluate(config, damaged, jax.devices()[:1])  # Checkpoints 4 and 8.
+  loop.train_and_evaluate(config, whole, jax.devices()[:1])
+  monkeypatch.setattr(loop, "PreemptionGuard", _PreemptAfter(8))
+  loop.train_and_evaluate(config, damaged, jax.devices()[:1])  # Checkpoints 4 and 8.
   monkeypatch.undo()
   _damage(os.path.join(damaged, "checkpoints", "8"), "state")
   capsys.readouterr()
-  status = train_word2vec.train_and_evaluate(config, damaged, jax.devices()[:1])
+  status = loop.train_and_evaluate(config, damaged, jax.devices()[:1])
   out = capsys.readouterr().out
   assert "warning: checkpoint step 8 cannot be read" in out and "Resumed from step 4" in out
   assert status["state"] == "done" and os.path.isdir(os.path.join(damaged, "checkpoints", "8.unreadable"))
@@ -271,8 +272,8 @@ def test_a_damaged_latest_checkpoint_falls_back_to_the_previous_one(tmp_path, te
 
 def test_eight_devices_train_like_one(tmp_path, text_file):
   assert jax.device_count() == 8
-  one = train_word2vec.train_and_evaluate(_config(text_file), str(tmp_path / "one"), jax.devices()[:1])
-  eight = train_word2vec.train_and_evaluate(_config(text_file), str(tmp_path / "eight"), jax.devices())
+  one = loop.train_and_evaluate(_config(text_file), str(tmp_path / "one"), jax.devices()[:1])
+  eight = loop.train_and_evaluate(_config(text_file), str(tmp_path / "eight"), jax.devices())
   assert one["step"] == eight["step"] == 8
   np.testing.assert_allclose(_vectors(tmp_path / "one").vectors, _vectors(tmp_path / "eight").vectors, atol=2e-5)
 
@@ -280,9 +281,9 @@ def test_eight_devices_train_like_one(tmp_path, text_file):
 @pytest.mark.parametrize("architecture, pool", [("skipgram", 0), ("skipgram", 16), ("cbow", 0), ("cbow", 16)])
 def test_sgd_on_gathered_rows_equals_dense_sgd(tmp_path, text_file, architecture, pool):
   overrides = {"model.name": architecture, "model.negative_pool": pool, "dataset.sample": 1e-2}
-  sparse = train_word2vec.train_and_evaluate(_config(text_file, max_row_repeats=0, **overrides), str(tmp_path / "sparse"),
+  sparse = loop.train_and_evaluate(_config(text_file, max_row_repeats=0, **overrides), str(tmp_path / "sparse"),
                                              jax.devices()[:1])
-  dense = train_word2vec.train_and_evaluate(_config(text_file, sparse_updates=False, **overrides),
+  dense = loop.train_and_evaluate(_config(text_file, sparse_updates=False, **overrides),
                                             str(tmp_path / "dense"), jax.devices()[:1])
   assert sparse["state"] == dense["state"] == "done"
   np.testing.assert_allclose(_vectors(tmp_path / "sparse").vectors, _vectors(tmp_path / "dense").vectors, atol=1e-5)
@@ -315,6 +316,6 @@ def test_bad_input_is_one_clear_line(tmp_path, contents, overrides, message):
   path = tmp_path / "corpus.txt"
   path.write_bytes(contents if isinstance(contents, bytes) else contents.encode())
   with pytest.raises(UserError, match=message) as error:
-    train_word2vec.train_and_evaluate(_config(str(path), **overrides), str(tmp_path / "run"), jax.devices()[:1])
+    loop.train_and_evaluate(_config(str(path), **overrides), str(tmp_path / "run"), jax.devices()[:1])
   assert "\n" not in str(error.value)
   assert not os.path.exists(tmp_path / "run" / "checkpoints")

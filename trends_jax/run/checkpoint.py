@@ -7,7 +7,9 @@ very batch the interrupted run would have read next.
 Orbax writes a step into a temporary folder and renames it when complete, so a run killed while
 saving leaves the previous checkpoints as they were; at most `max_to_keep` are kept. A newest
 checkpoint that still cannot be read (a truncated or damaged file) is moved aside, not deleted,
-and the run resumes from the newest one that reads back.
+and the run resumes from the newest one that reads back. An older checkpoint that orbax began
+to delete (its clean-up of checkpoints beyond `max_to_keep`, interrupted by a kill) is moved
+aside at start-up, so that orbax does not warn about it at every start.
 """
 
 import os
@@ -20,13 +22,33 @@ from jax.experimental import multihost_utils
 from trends_jax.errors import UserError
 
 
+# What a finished checkpoint step folder holds; orbax deletes an old one file by file.
+COMPLETE_CHECKPOINT = ("_CHECKPOINT_METADATA", "state", "data")
+
+
 class Checkpointer:
 
-  def __init__(self, directory: str, max_to_keep: int):
+  def __init__(self, directory: str, max_to_keep: int, warn: Callable[[str], None] | None = None):
     self.directory = directory
+    self._set_aside_half_deleted(warn or (lambda message: None))
     self.manager = ocp.CheckpointManager(
         directory, item_names=("state", "data"),
         options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True))
+
+  def _set_aside_half_deleted(self, warn: Callable[[str], None]) -> None:
+    steps = sorted(int(name) for name in (os.listdir(self.directory) if os.path.isdir(self.directory) else ())
+                   if name.isdigit())
+    for step in steps[:-1]:  # The newest one is restore_latest's to judge.
+      folder = os.path.join(self.directory, str(step))
+      if all(os.path.exists(os.path.join(folder, part)) for part in COMPLETE_CHECKPOINT):
+        continue
+      aside = f"{folder}.unreadable"
+      if jax.process_index() == 0:
+        os.replace(folder, aside)
+      warn(f"warning: checkpoint step {step} is incomplete (an interrupted clean-up of old checkpoints); "
+           f"moved it to {aside}")
+    if jax.process_count() > 1:  # Every process must see the same folders before orbax lists them.
+      multihost_utils.sync_global_devices("half-deleted checkpoints set aside")
 
   def latest_step(self) -> int | None:
     return self.manager.latest_step()

@@ -1,8 +1,8 @@
-"""The common config fields of every trainable task, and the checks that run before anything else.
+"""The config fields every trainer shares, and their checks, which run before anything else.
 
-Task configs (`configs/<task>.py`) start from `base_config()` and set their own model, data and
-optimizer. `validate` turns every bad value into one `UserError` line before data is read or a
-step compiled.
+A trainer's `base_config()` (training/supervised.py, training/word2vec.py) starts from
+`base_config()` here and adds only its own fields; `validate` turns a bad common value into one
+`UserError` line before data is read or a step compiled, and the trainer checks its own fields.
 """
 
 import json
@@ -10,10 +10,10 @@ import math
 
 import ml_collections
 
-from trends_jax.run import compilation_cache
-from trends_jax import losses, models, optim
-from trends_jax.training import parallel
+from trends_jax import optim
 from trends_jax.errors import UserError
+from trends_jax.run import compilation_cache
+from trends_jax.training import parallel
 
 DTYPES = ("float32", "bfloat16")
 
@@ -31,11 +31,10 @@ NONFINITE_STEPS = ("stop", "skip")
 
 
 def base_config() -> ml_collections.ConfigDict:
-  """Every field the trainer reads, with defaults; a task overrides what it needs."""
+  """The fields the loop reads, with defaults; a trainer adds its own and a task overrides."""
   c = ml_collections.ConfigDict()
   c.seed = 0
   c.batch_size = 128  # Global, over all devices and processes.
-  c.eval_batch_size = 0  # 0: same as batch_size.
   c.num_train_steps = 0  # 0: derived from num_epochs.
   c.num_epochs = 0.0
   c.eval_every_steps = 500
@@ -49,28 +48,11 @@ def base_config() -> ml_collections.ConfigDict:
   # A NaN/Inf loss or gradient: 'stop' the run as "diverged" (the last good checkpoint stays), or
   # 'skip' that step's update and count it in the train metrics as `skipped_steps`.
   c.nonfinite_steps = "stop"
-
-  c.model = ml_collections.ConfigDict({"name": ""})
-  c.loss = ml_collections.ConfigDict({"name": "softmax_xent", "label_smoothing": 0.0})
   c.optimizer = ml_collections.ConfigDict({
-      "name": "adam", "learning_rate": 1e-3, "schedule": "constant", "warmup_steps": 0,
-      # Regularization (trends_jax/optim.py): 0 turns each off.
-      "weight_decay": 0.0, "l2": 0.0, "l1": 0.0, "grad_clip_norm": 0.0, "decay_mask": "kernels"})
-
+      "name": "adam", "learning_rate": 1e-3, "schedule": "constant", "warmup_steps": 0})
   c.dataset = ml_collections.ConfigDict()
   c.dataset.name = ""
   c.dataset.data_dir = ml_collections.config_dict.placeholder(str)  # None: TFDS default.
-  c.dataset.train_split = "train"
-  c.dataset.eval_split = "test"
-  c.dataset.train_eval_split = ""  # e.g. "train[:1000]": also evaluated, logged as split "train_eval".
-  c.dataset.input_key = "image"
-  c.dataset.label_key = "label"
-  c.dataset.preprocess = "value_range(0, 1)"
-  c.dataset.eval_preprocess = ""  # Empty: the same as preprocess.
-  # Decode each split once into memory: for datasets of up to a few hundred MB (MNIST, CIFAR).
-  c.dataset.cache = False
-  c.dataset.num_workers = 0  # grain worker processes; 0 reads in the training process, a batch at a time.
-  c.dataset.read_threads = -1  # Reader threads of each worker process; -1: by core count (pipeline.read_options).
   return c
 
 
@@ -80,12 +62,14 @@ def _require(ok: bool, message: str) -> None:
 
 
 def validate(config: ml_collections.ConfigDict, num_devices: int, num_processes: int = 1) -> None:
-  """Raises UserError naming the first bad field and how to fix it."""
+  """Raises UserError naming the first bad common field and how to fix it."""
   for field in ("seed", "batch_size", "num_train_steps", "num_epochs", "eval_every_steps",
-                "log_every_steps", "checkpoint_every_steps", "parallel", "dtype", "model",
-                "optimizer", "dataset"):
-    _require(field in config, f"config has no field {field!r}; start task configs from "
-             "trends_jax.training.config.base_config()")
+                "log_every_steps", "checkpoint_every_steps", "parallel", "dtype", "optimizer", "dataset"):
+    _require(field in config, f"config has no field {field!r}; start task configs from a trainer's "
+             "base_config(), e.g. trends_jax.training.supervised.base_config()")
+  # PRNGKey takes a uint32 seed: anything else fails inside JAX, after the workdir is written.
+  _require(isinstance(config.seed, int) and 0 <= config.seed < 2**32,
+           f"seed must be an integer in [0, 2**32), got {config.seed!r}; e.g. --config.seed=0")
   _require(config.batch_size > 0, f"batch_size must be > 0, got {config.batch_size}")
   _require(config.batch_size % num_devices == 0,
            f"batch_size {config.batch_size} is not divisible by the {num_devices} devices; "
@@ -93,6 +77,8 @@ def validate(config: ml_collections.ConfigDict, num_devices: int, num_processes:
            f"{max(num_devices, config.batch_size // num_devices * num_devices)}")
   _require(config.batch_size % num_processes == 0,
            f"batch_size {config.batch_size} is not divisible by the {num_processes} processes")
+  for field in ("num_train_steps", "num_epochs"):
+    _require(config[field] >= 0, f"{field} must be >= 0 (0: derived from the other), got {config[field]}")
   _require(config.num_train_steps > 0 or config.num_epochs > 0,
            "set num_train_steps or num_epochs > 0, e.g. --config.num_train_steps=1000")
   for field in ("eval_every_steps", "log_every_steps", "checkpoint_every_steps"):
@@ -102,15 +88,11 @@ def validate(config: ml_collections.ConfigDict, num_devices: int, num_processes:
   _require(config.get("nonfinite_steps", "stop") in NONFINITE_STEPS,
            f"nonfinite_steps must be one of {', '.join(NONFINITE_STEPS)}, got {config.get('nonfinite_steps')!r}")
   parallel.STRATEGIES.get(config.parallel)
-  models.MODELS.get(config.model.name)
-  losses.LOSSES.get(config.loss.name)
   optim.OPTIMIZERS.get(config.optimizer.name)
   optim.SCHEDULES.get(config.optimizer.get("schedule", "constant"))
   _require(config.optimizer.learning_rate > 0,
            f"optimizer.learning_rate must be > 0, got {config.optimizer.learning_rate}")
   _require(bool(config.dataset.name), "dataset.name is empty; set it, e.g. --config.dataset.name=mnist5k")
-  _require(config.dataset.get("seq_len", 0) >= 0,
-           f"dataset.seq_len must be > 0 for a language model (0: not one), got {config.dataset.get('seq_len')}")
 
 
 def num_train_steps(config: ml_collections.ConfigDict, num_train_examples: int) -> int:

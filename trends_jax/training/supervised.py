@@ -1,12 +1,12 @@
-"""The trainer: `train_and_evaluate(config, workdir)` runs, resumes or finishes one run.
+"""The supervised trainer: (input, label) examples through a model, a loss and an optax optimizer.
 
-Reads top to bottom: checks → data → program (model, loss, optimizer, compiled steps) → state
-(restored or new) → loop (train, log, evaluate, checkpoint, preemption) → final status and plot.
+Plugs into the one loop (training/loop.py) as `config.trainer = 'supervised'` (the default):
+it adds the model, loss and dataset fields to the common config, reads the splits through grain,
+and supplies the compiled train and eval steps, the grain iterator state as the data position,
+and evaluation over the whole evaluation split(s).
 """
 
 import functools
-import math
-import time
 from typing import Callable, NamedTuple
 
 import flax.linen as nn
@@ -15,15 +15,49 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from trends_jax.training import config as config_lib
-from trends_jax.run import compilation_cache, plots
 from trends_jax import data, losses, models, optim
-from trends_jax.training import parallel, steps
-from trends_jax.run.checkpoint import Checkpointer
 from trends_jax.data import pipeline, preprocess
-from trends_jax.run.metric_writer import MetricWriter, Progress
-from trends_jax.run.preemption import PreemptionGuard
-from trends_jax.run.workdir import Workdir
+from trends_jax.errors import UserError
+from trends_jax.training import config as config_lib
+from trends_jax.training import loop, steps
+
+
+def base_config() -> ml_collections.ConfigDict:
+  """The common fields plus the model, loss and dataset fields this trainer reads."""
+  c = config_lib.base_config()
+  c.eval_batch_size = 0  # 0: same as batch_size.
+  c.model = ml_collections.ConfigDict({"name": ""})
+  c.loss = ml_collections.ConfigDict({"name": "softmax_xent", "label_smoothing": 0.0})
+  c.optimizer.update({
+      # Regularization (trends_jax/optim.py): 0 turns each off.
+      "weight_decay": 0.0, "l2": 0.0, "l1": 0.0, "grad_clip_norm": 0.0, "decay_mask": "kernels"})
+  c.dataset.train_split = "train"
+  c.dataset.eval_split = "test"
+  c.dataset.train_eval_split = ""  # e.g. "train[:1000]": also evaluated, logged as split "train_eval".
+  c.dataset.input_key = "image"
+  c.dataset.label_key = "label"
+  c.dataset.preprocess = "value_range(0, 1)"
+  c.dataset.eval_preprocess = ""  # Empty: the same as preprocess.
+  # Decode each split once into memory: for datasets of up to a few hundred MB (MNIST, CIFAR).
+  c.dataset.cache = False
+  c.dataset.num_workers = 0  # grain worker processes; 0 reads in the training process, a batch at a time.
+  c.dataset.read_threads = -1  # Reader threads of each worker process; -1: by core count (pipeline.read_options).
+  return c
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+  """Raises UserError naming the first bad supervised field (the common ones: config.validate)."""
+  for field in ("model", "loss"):
+    if field not in config:
+      raise UserError(f"config has no field {field!r}; start task configs from "
+                      "trends_jax.training.supervised.base_config()")
+  models.MODELS.get(config.model.name)
+  losses.LOSSES.get(config.loss.name)
+  if config.get("eval_batch_size", 0) < 0:
+    raise UserError(f"eval_batch_size must be >= 0 (0: batch_size), got {config.eval_batch_size}")
+  if config.dataset.get("seq_len", 0) < 0:
+    raise UserError(f"dataset.seq_len must be > 0 for a language model (0: not one), "
+                    f"got {config.dataset.get('seq_len')}")
 
 
 def _model_kwargs(config, num_classes: int) -> dict:
@@ -61,10 +95,6 @@ def build_program(config: ml_collections.ConfigDict, strategy, example_inputs, n
   return Program(model, make_state, state_shapes, train_step, eval_step)
 
 
-def _finite(metrics: dict) -> bool:
-  return math.isfinite(metrics["loss"]) and math.isfinite(metrics["grad_norm"])
-
-
 def evaluate(eval_step, state, strategy, config, source) -> dict:
   """Mean loss and metrics over the whole evaluation split."""
   totals = None
@@ -81,164 +111,66 @@ def evaluate(eval_step, state, strategy, config, source) -> dict:
   return {k: float(v) / float(count) for k, v in totals.items()}
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=None) -> dict:
-  """Trains `config` in `workdir` (resuming what is there); returns the final status dict."""
-  lead = jax.process_index() == 0
-  launch_time = time.perf_counter()
+@loop.register("supervised")
+class SupervisedTrainer(loop.Trainer):
 
-  # --- Checks: every user error surfaces here, before data is read or anything compiles ---
-  strategy = parallel.create(config.parallel, devices)
-  config_lib.validate(config, strategy.num_devices, jax.process_count())
-  run = Workdir(workdir)
-  run.check_config(config_lib.as_json(config), config_lib.identity_differences)
+  def validate(self) -> None:
+    validate(self.config)
 
-  # --- Data ---
-  ds = config.dataset
-  train_source = data.examples(ds, ds.train_split)
-  eval_sources = {"eval": data.examples(ds, ds.eval_split)}
-  if ds.get("train_eval_split"):
-    eval_sources["train_eval"] = data.examples(ds, ds.train_eval_split)
-  num_steps = config_lib.num_train_steps(config, len(train_source))
-  input_kwargs = dict(preprocess_spec=ds.preprocess, input_key=ds.input_key, label_key=ds.label_key)
-  example = pipeline.example_batch(train_source, **input_kwargs)
-  preprocess.parse(ds.eval_preprocess)  # A bad evaluation spec fails now, not at the first eval.
+  def setup(self) -> None:
+    config, ds = self.config, self.config.dataset
+    self.train_source = data.examples(ds, ds.train_split)
+    self.eval_sources = {"eval": data.examples(ds, ds.eval_split)}
+    if ds.get("train_eval_split"):
+      self.eval_sources["train_eval"] = data.examples(ds, ds.train_eval_split)
+    for split, source in (("train_split", self.train_source), *(
+        ("eval_split" if name == "eval" else "train_eval_split", s) for name, s in self.eval_sources.items())):
+      if len(source) == 0:
+        raise UserError(f"dataset.{split} {ds[split]!r} of {ds.name} has no examples; "
+                        "pick a split with examples, e.g. --config.dataset.train_split=train")
+    # A batch larger than the split would be padded from the same examples over and over, and at
+    # that size it may not even fit in memory: it is always a typo.
+    if config.batch_size > len(self.train_source):
+      raise UserError(f"batch_size {config.batch_size} is larger than the {len(self.train_source):,} examples "
+                      f"of dataset.train_split {ds.train_split!r}; use a batch of at most that, e.g. "
+                      f"--config.batch_size={_largest_batch(len(self.train_source), self.strategy.num_devices)}")
+    self.num_steps = config_lib.num_train_steps(config, len(self.train_source))
+    self.input_kwargs = dict(preprocess_spec=ds.preprocess, input_key=ds.input_key, label_key=ds.label_key)
+    example = pipeline.example_batch(self.train_source, **self.input_kwargs)
+    preprocess.parse(ds.eval_preprocess)  # A bad evaluation spec fails now, not at the first eval.
+    self.program = build_program(config, self.strategy, example["inputs"], data.num_outputs(ds), self.num_steps)
+    self.state_shapes, self.make_state = self.program.state_shapes, self.program.make_state
 
-  # --- Model, loss, optimizer and the compiled steps ---
-  program = build_program(config, strategy, example["inputs"], data.num_outputs(ds), num_steps)
+  def describe(self, state) -> str:
+    config = self.config
+    params = jax.tree.leaves(self.strategy.checkpointable(state).params)
+    return (f"{config.model.name}: {sum(int(np.prod(x.shape)) for x in params):,} parameters; "
+            f"{self.num_steps} steps of {config.batch_size} on {self.strategy.num_devices} "
+            f"{jax.devices()[0].platform} device(s), parallel={config.parallel}, dtype={config.dtype}")
 
-  # --- The workdir can hold this run (the last check: nothing is written before it) ---
-  run.check_free_space(sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(program.state_shapes)))
-  run.check_writable()
+  def start(self, data_state: dict | None) -> None:
+    config, ds = self.config, self.config.dataset
+    loader = pipeline.train_loader(self.train_source, global_batch_size=config.batch_size,
+                                   seed=config.seed, num_workers=ds.num_workers,
+                                   read_threads=ds.get("read_threads", -1), **self.input_kwargs)
+    loader_iterator = iter(loader)
+    if data_state is not None:
+      pipeline.restore_loader_state(loader_iterator, data_state)
+    self.batches = pipeline.PrefetchToDevice(loader_iterator, self.strategy.put_batch)
 
-  # --- State: from the latest checkpoint, or new ---
-  checkpointer = Checkpointer(run.checkpoint_dir, config.get("keep_checkpoints", 3))
-  latest_step = checkpointer.latest_step() or 0
-  progress = Progress(num_steps, latest_step, enabled=lead)
-  if latest_step >= num_steps:
-    checkpointer.close()
-    progress.say(f"Run in {run.path} already finished at step {latest_step}; nothing to train.")
-    return run.read_status() or run.write_status("done", latest_step, num_train_steps=num_steps)
-  if lead:
-    run.write_config(config_lib.as_json(config))
-  loader = pipeline.train_loader(train_source, global_batch_size=config.batch_size,
-                                 seed=config.seed, num_workers=ds.num_workers,
-                                 read_threads=ds.get("read_threads", -1), **input_kwargs)
-  loader_iterator = iter(loader)
-  restored = latest_step and checkpointer.restore_latest(
-      strategy.abstract_state(program.state_shapes), warn=progress.say)
-  start_step = 0
-  if restored:
-    start_step, host_state, data_state = restored
-    state = strategy.put_state(host_state)
-    pipeline.restore_loader_state(loader_iterator, data_state)
-    if lead:
-      run.drop_metrics_after(start_step)
-    progress.say(f"Resumed from step {start_step} in {run.checkpoint_dir}")
-  else:
-    state = strategy.init_state(program.make_state)
-  previous_seconds = (run.read_status() or {}).get("wall_seconds", 0.0) if start_step else 0.0
-  param_count = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(strategy.checkpointable(state).params))
-  progress.say(f"{config.model.name}: {param_count:,} parameters; {num_steps} steps of "
-               f"{config.batch_size} on {strategy.num_devices} {jax.devices()[0].platform} device(s), "
-               f"parallel={config.parallel}, dtype={config.dtype}")
+  def step(self, state, step: int):
+    return self.program.train_step(state, next(self.batches))
 
-  # --- Input on the devices, metrics ---
-  batches = pipeline.PrefetchToDevice(loader_iterator, strategy.put_batch)
-  writer = MetricWriter(run.metrics_path, run.tensorboard_dir, enabled=lead)
-  if lead:
-    run.write_status("running", start_step, num_train_steps=num_steps)
+  def data_state(self, step: int) -> dict:
+    return self.batches.state()
 
-  def save(step):
-    if checkpointer.latest_step() != step:
-      checkpointer.save(step, strategy.checkpointable(state), batches.state())
+  def evaluate(self, state) -> dict[str, dict]:
+    return {split: evaluate(self.program.eval_step, state, self.strategy, self.config, source)
+            for split, source in self.eval_sources.items()}
 
-  # --- Loop ---
-  skip_nonfinite = config.get("nonfinite_steps", "stop") == "skip"
-  pending = []  # Device-side metrics since the last log: fetched only when logged.
-  last_log_time, last_log_step = None, start_step
-  final_state, step = "done", start_step
-  # The guard stays on until the last checkpoint and the status are written, so a second
-  # signal (or Ctrl-C) during the final save cannot interrupt it.
-  with PreemptionGuard() as preemption:
-    try:
-      loop_start = time.perf_counter()
-      for step in range(start_step + 1, num_steps + 1):
-        state, metrics = program.train_step(state, next(batches))
-        pending.append(metrics)
+  def plot_title(self) -> str:
+    return f"{self.config.model.name} on {self.config.dataset.name}"
 
-        if last_log_time is None:  # The first step compiled: rates and ETA count from here.
-          jax.block_until_ready(metrics)
-          last_log_time, last_log_step = time.perf_counter(), step
-          progress.started(step)
-          cached = compilation_cache.hits()
-          progress.say(f"First step (compile included) took {last_log_time - loop_start:.1f}s"
-                       + (f"; {cached} program(s) loaded from the compilation cache" if cached else ""))
 
-        log_due = step % config.log_every_steps == 0 or step == num_steps
-        checkpoint_due = step % config.checkpoint_every_steps == 0 or step == num_steps
-        if log_due or checkpoint_due:  # The only places the host waits for the devices.
-          fetched = strategy.fetch(pending)
-          good = [m for m in fetched if _finite(m)]
-          # Skipped steps changed nothing, unless every step since the last log was skipped.
-          tolerated = skip_nonfinite and good
-          if len(good) < len(fetched) and not tolerated:  # Never log it as progress, never checkpoint it.
-            bad = next(m for m in fetched if not _finite(m))
-            final_state = "diverged"
-            progress.say(f"Loss {float(bad['loss'])}, gradient norm {float(bad['grad_norm'])} by step {step}; "
-                         f"stopped. The last good checkpoint is step {checkpointer.latest_step()}; "
-                         "lower the learning rate or clip gradients (optimizer.grad_clip_norm)"
-                         f"{'' if skip_nonfinite else ', or skip such steps (nonfinite_steps=skip)'}.")
-            break
-        if log_due:
-          logged = {k: float(np.mean([m[k] for m in good])) for k in good[0] if k != "skipped"}
-          if skip_nonfinite:
-            logged["skipped_steps"] = float(len(fetched) - len(good))
-          now = time.perf_counter()
-          if step > last_log_step:
-            logged["examples_per_sec"] = config.batch_size * (step - last_log_step) / (now - last_log_time)
-          last_log_time, last_log_step, pending = now, step, []
-          writer.write(step, "train", logged)
-          progress.report(step, "train", logged)
-
-        side_work_start = time.perf_counter()
-        if step % config.eval_every_steps == 0 or step == num_steps:
-          for split, source in eval_sources.items():
-            eval_metrics = evaluate(program.eval_step, state, strategy, config, source)
-            writer.write(step, split, eval_metrics)
-            progress.report(step, split, eval_metrics)
-
-        if checkpoint_due:
-          save(step)
-        # Training throughput excludes evaluation and checkpointing.
-        last_log_time += time.perf_counter() - side_work_start
-
-        if preemption.requested:
-          save(step)
-          final_state = "preempted"
-          progress.say(f"{preemption.signal_name}: saved step {step}; run the same command to resume.")
-          break
-    except BaseException as e:
-      checkpointer.close()
-      writer.close()
-      if lead:
-        run.write_status("failed", step, num_train_steps=num_steps, error=f"{type(e).__name__}: {e}")
-      raise
-
-    # --- Finish ---
-    checkpointer.close()
-    writer.close()
-    if not lead:
-      return {"state": final_state, "step": step}
-    records = run.read_metrics()
-    final_eval = next((r for r in reversed(records) if r["split"] == "eval"), {})
-    if records:
-      plots.training_curves(records, run.curves_path, title=f"{config.model.name} on {ds.name}")
-    status = run.write_status(final_state, step, num_train_steps=num_steps,
-                              wall_seconds=round(previous_seconds + time.perf_counter() - launch_time, 2),
-                              **{f"eval_{k}": v for k, v in final_eval.items() if k not in ("step", "split")})
-  if final_state == "done":
-    progress.say(f"Done: step {step}, eval " + ", ".join(
-        f"{k} {v:.4f}" for k, v in final_eval.items() if k not in ("step", "split")))
-  progress.say(f"Metrics: {run.metrics_path}\nCheckpoints: {run.checkpoint_dir}\n"
-               f"Curves: {run.curves_path}\nTensorBoard: tensorboard --logdir {run.tensorboard_dir}")
-  return status
+def _largest_batch(num_examples: int, num_devices: int) -> int:
+  return max(num_devices, num_examples // num_devices * num_devices)
