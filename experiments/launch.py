@@ -33,6 +33,8 @@ def _parse_flags(argv: list[str]) -> list[str]:
     if "config" in flags.FLAGS and flags.FLAGS["config"].present:
       flags.FLAGS.config.to_dict()  # The file loads lazily: load it now, so its errors show here.
     return argv
+  except SyntaxError as e:
+    fail(f"cannot load --config={e.filename}: SyntaxError: {e.msg} (line {e.lineno})")
   except OSError as e:
     reason = [line.strip() for line in str(e).splitlines() if line.strip()][-1]
     path = next((a.split("=", 1)[1] for a in argv if a.startswith("--config=")), "")

@@ -53,3 +53,46 @@ def tiny_config(data_dir):
     return c
 
   return make
+
+
+class _PreemptAfter:
+  """Stands in for PreemptionGuard: reports a preemption once `n` steps have been checked."""
+
+  def __init__(self, n):
+    self.n, self.checks, self.signal_name = n, 0, "SIGTERM"
+
+  def __call__(self):
+    return self
+
+  def __enter__(self):
+    return self
+
+  def __exit__(self, *exc):
+    return False
+
+  @property
+  def requested(self):
+    self.checks += 1
+    return self.checks >= self.n
+
+
+@pytest.fixture
+def preempt_after(monkeypatch):
+  """preempt_after(n): the loop's next runs stop as if SIGTERM came at the n-th step; undone by
+  monkeypatch.undo()."""
+  from trends_jax.training import loop
+  return lambda n: monkeypatch.setattr(loop, "PreemptionGuard", _PreemptAfter(n))
+
+
+@pytest.fixture
+def damage_checkpoint():
+  """damage_checkpoint(step_dir, item): truncates every file of one item of a checkpoint step to
+  half its size."""
+  def damage(step_dir, item):
+    for root, _, files in os.walk(os.path.join(step_dir, item)):
+      for name in files:
+        path = os.path.join(root, name)
+        size = os.path.getsize(path)
+        with open(path, "r+b") as f:
+          f.truncate(size // 2)
+  return damage

@@ -93,11 +93,18 @@ def test_bad_input_row(name, tried, message, data_dir, tmp_path):
     prelude = LOW_MEMORY
   elif name == "missing workdir flag":
     common = [f"--config.dataset.data_dir={data_dir}"]
+  elif name == "no config flag":
+    common = [f"--workdir={workdir}"]
+  elif name == "config file with a syntax error":
+    broken = tmp_path / "broken.py"
+    broken.write_text("def get_config(:\n  pass\n")
+    flags = [f.replace("<broken_config>", str(broken)) for f in flags]
+    message = message.replace("<broken_config>", str(broken))
   else:
     assert flags, f"row {name!r} names no flags and has no setup in this test"
   before = _snapshot(workdir)
 
-  config = [] if any(f.startswith("--config=") for f in flags) else BASE
+  config = [] if any(f.startswith("--config=") for f in flags) or name == "no config flag" else BASE
   result = _launch(config + flags + common, prelude, workdir)
 
   lines = [line for line in result.stderr.splitlines() if line.strip()]

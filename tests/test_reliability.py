@@ -136,22 +136,13 @@ def test_signals_during_the_final_save_change_nothing(data_dir, tmp_path, uninte
 
 # --- Damaged checkpoints (in process, the tiny CNN on digits) ---
 
-def _damage(step_dir, item):
-  """Truncates every file of one item of a checkpoint step to half its size."""
-  for root, _, files in os.walk(os.path.join(step_dir, item)):
-    for name in files:
-      path = os.path.join(root, name)
-      size = os.path.getsize(path)
-      with open(path, "r+b") as f:
-        f.truncate(size // 2)
-
-
 def _params_at(workdir, step):
   return ocp.PyTreeCheckpointer().restore(os.path.join(workdir, "checkpoints", str(step), "state"))["params"]
 
 
 @pytest.mark.parametrize("item", ["state", "data"])
-def test_damaged_latest_checkpoint_falls_back_to_the_previous_one(tiny_config, tmp_path, capsys, item):
+def test_damaged_latest_checkpoint_falls_back_to_the_previous_one(tiny_config, tmp_path, capsys, damage_checkpoint,
+                                                                  item):
   constant = {"optimizer.schedule": "constant", "keep_checkpoints": 2}
   reference = str(tmp_path / "reference")
   loop.train_and_evaluate(tiny_config(num_train_steps=16, **constant), reference)
@@ -159,7 +150,7 @@ def test_damaged_latest_checkpoint_falls_back_to_the_previous_one(tiny_config, t
   loop.train_and_evaluate(tiny_config(**constant), workdir)  # 12 steps, checkpoints every 4.
   checkpoints = os.path.join(workdir, "checkpoints")
   assert sorted(int(d) for d in os.listdir(checkpoints)) == [8, 12]  # At most keep_checkpoints.
-  _damage(os.path.join(checkpoints, "12"), item)
+  damage_checkpoint(os.path.join(checkpoints, "12"), item)
 
   status = loop.train_and_evaluate(tiny_config(num_train_steps=16, **constant), workdir)
   out = capsys.readouterr().out
@@ -170,11 +161,11 @@ def test_damaged_latest_checkpoint_falls_back_to_the_previous_one(tiny_config, t
     np.testing.assert_array_equal(a, b)
 
 
-def test_no_readable_checkpoint_is_one_error_and_nothing_is_moved(tiny_config, tmp_path):
+def test_no_readable_checkpoint_is_one_error_and_nothing_is_moved(tiny_config, tmp_path, damage_checkpoint):
   workdir = str(tmp_path / "run")
   loop.train_and_evaluate(tiny_config(keep_checkpoints=1), workdir)
   checkpoints = os.path.join(workdir, "checkpoints")
-  _damage(os.path.join(checkpoints, "12"), "state")
+  damage_checkpoint(os.path.join(checkpoints, "12"), "state")
   with pytest.raises(UserError, match="no checkpoint in .* can be read .*move that folder aside"):
     loop.train_and_evaluate(tiny_config(keep_checkpoints=1, num_train_steps=16), workdir)
   assert os.listdir(checkpoints) == ["12"]

@@ -67,34 +67,14 @@ def test_pmap_and_jit_loops_end_with_the_same_parameters(tiny_config, tmp_path):
                (jit_params, jit_stats), (pmap_params, pmap_stats))
 
 
-class _PreemptAfter:
-  """Stands in for PreemptionGuard: reports a preemption once `n` steps have been checked."""
-
-  def __init__(self, n):
-    self.n, self.checks, self.signal_name = n, 0, "SIGTERM"
-
-  def __call__(self):
-    return self
-
-  def __enter__(self):
-    return self
-
-  def __exit__(self, *exc):
-    return False
-
-  @property
-  def requested(self):
-    self.checks += 1
-    return self.checks >= self.n
-
-
 @pytest.mark.parametrize("stop_after", [5, 7])
-def test_preempted_and_resumed_run_is_bitwise_equal(tiny_config, tmp_path, monkeypatch, stop_after):
+def test_preempted_and_resumed_run_is_bitwise_equal(tiny_config, tmp_path, monkeypatch, preempt_after,
+                                                     stop_after):
   config = tiny_config(**{"model.dropout_rate": 0.3})  # Dropout rngs must resume too.
   loop.train_and_evaluate(config, str(tmp_path / "straight"))
 
   interrupted = str(tmp_path / "interrupted")
-  monkeypatch.setattr(loop, "PreemptionGuard", _PreemptAfter(stop_after))
+  preempt_after(stop_after)
   status = loop.train_and_evaluate(config, interrupted)
   assert status["state"] == "preempted" and status["step"] == stop_after
   assert "12" not in os.listdir(os.path.join(interrupted, "checkpoints"))

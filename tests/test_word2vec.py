@@ -4,6 +4,10 @@
 import json
 import math
 import os
+import signal
+import subprocess
+import sys
+import time
 
 import jax
 import jax.numpy as jnp
@@ -15,6 +19,7 @@ from trends_jax.training import word2vec as train_word2vec
 from trends_jax.data import word_corpus, word_windows
 from trends_jax.errors import UserError
 from trends_jax.models import word2vec
+from tests.conftest import REPO
 
 
 def _corpus(words_and_counts):
@@ -238,12 +243,11 @@ def test_trainer_writes_the_run_contract_and_gensim_loads_the_vectors(tmp_path, 
   assert os.path.exists(os.path.join(workdir, "config.json")) and os.path.exists(os.path.join(workdir, "vocabulary.tsv"))
 
 
-def test_preempted_run_resumes_exactly(tmp_path, text_file, monkeypatch):
-  from tests.test_train import _PreemptAfter
+def test_preempted_run_resumes_exactly(tmp_path, text_file, monkeypatch, preempt_after):
   config = _config(text_file, **{"dataset.sample": 1e-2, "checkpoint_every_steps": 8})
   whole, interrupted = str(tmp_path / "whole"), str(tmp_path / "interrupted")
   loop.train_and_evaluate(config, whole, jax.devices()[:1])
-  monkeypatch.setattr(loop, "PreemptionGuard", _PreemptAfter(3))
+  preempt_after(3)
   status = loop.train_and_evaluate(config, interrupted, jax.devices()[:1])
   assert status["state"] == "preempted" and status["step"] == 3
   monkeypatch.undo()
@@ -252,16 +256,15 @@ def test_preempted_run_resumes_exactly(tmp_path, text_file, monkeypatch):
   assert loop.train_and_evaluate(config, whole)["step"] == 8  # Finished: no more training.
 
 
-def test_a_damaged_latest_checkpoint_falls_back_to_the_previous_one(tmp_path, text_file, capsys, monkeypatch):
-  from tests.test_reliability import _damage
-  from tests.test_train import _PreemptAfter
+def test_a_damaged_latest_checkpoint_falls_back_to_the_previous_one(tmp_path, text_file, capsys, monkeypatch,
+                                                                   preempt_after, damage_checkpoint):
   config = _config(text_file, num_train_steps=12, keep_checkpoints=2)
   whole, damaged = str(tmp_path / "whole"), str(tmp_path / "damaged")
   loop.train_and_evaluate(config, whole, jax.devices()[:1])
-  monkeypatch.setattr(loop, "PreemptionGuard", _PreemptAfter(8))
+  preempt_after(8)
   loop.train_and_evaluate(config, damaged, jax.devices()[:1])  # Checkpoints 4 and 8.
   monkeypatch.undo()
-  _damage(os.path.join(damaged, "checkpoints", "8"), "state")
+  damage_checkpoint(os.path.join(damaged, "checkpoints", "8"), "state")
   capsys.readouterr()
   status = loop.train_and_evaluate(config, damaged, jax.devices()[:1])
   out = capsys.readouterr().out
@@ -319,3 +322,88 @@ def test_bad_input_is_one_clear_line(tmp_path, contents, overrides, message):
     loop.train_and_evaluate(_config(str(path), **overrides), str(tmp_path / "run"), jax.devices()[:1])
   assert "\n" not in str(error.value)
   assert not os.path.exists(tmp_path / "run" / "checkpoints")
+
+
+# --- The loop's features, through the word2vec trainer ---
+
+def test_nonfinite_steps_skip_keeps_the_vectors_finite_and_stop_diverges(tmp_path, text_file, monkeypatch):
+  from trends_jax.models import word2vec as word2vec_model
+  original = word2vec_model.Word2Vec.loss_on_rows
+
+  def nan_on_some_blocks(self, rows, words, valid, negatives=None, output_table=None):
+    total, pairs = original(self, rows, words, valid, negatives, output_table)
+    return jnp.where(jnp.sum(words) % 4 == 0, jnp.nan, total), pairs
+
+  monkeypatch.setattr(word2vec_model.Word2Vec, "loss_on_rows", nan_on_some_blocks)
+  overrides = {"log_every_steps": 4, "num_train_steps": 12}
+  status = loop.train_and_evaluate(_config(text_file, nonfinite_steps="skip", **overrides), str(tmp_path / "skip"),
+                                   jax.devices()[:1])
+  assert status["state"] == "done" and status["step"] == 12
+  train = [r for r in map(json.loads, open(tmp_path / "skip" / "metrics.jsonl")) if r["split"] == "train"]
+  assert 0 < sum(r["skipped_steps"] for r in train) < 12 and all(np.isfinite(r["loss"]) for r in train)
+  assert np.all(np.isfinite(_vectors(str(tmp_path / "skip")).vectors))
+
+  status = loop.train_and_evaluate(_config(text_file, **overrides), str(tmp_path / "stop"), jax.devices()[:1])
+  assert status["state"] == "diverged" and status["step"] < 12
+
+
+def test_the_workdir_checks_run_before_anything_is_written(tmp_path, text_file, monkeypatch):
+  import collections
+  import errno
+  import shutil
+  from trends_jax.errors import UserError
+  workdir = str(tmp_path / "run")
+  with monkeypatch.context() as m:
+    m.setattr(shutil, "disk_usage", lambda path: collections.namedtuple("usage", "total used free")(2**30, 0, 2**20))
+    with pytest.raises(UserError, match="has 1.0 MiB free; this run needs about"):
+      loop.train_and_evaluate(_config(text_file), workdir, jax.devices()[:1])
+  real_open = os.open
+
+  def read_only(path, *args, **kwargs):
+    if os.fspath(path).startswith(workdir):
+      raise OSError(errno.EROFS, os.strerror(errno.EROFS), path)
+    return real_open(path, *args, **kwargs)
+
+  with monkeypatch.context() as m:
+    m.setattr(os, "open", read_only)
+    with pytest.raises(UserError, match="cannot write to workdir .* \\(Read-only file system\\)"):
+      loop.train_and_evaluate(_config(text_file), workdir, jax.devices()[:1])
+  assert not os.listdir(workdir)  # The probe made the folder, nothing else.
+  loop.train_and_evaluate(_config(text_file), workdir, jax.devices()[:1])
+  with pytest.raises(UserError, match="holds a run of a different config \\(model.dim: 8 in the workdir, 16 now\\)"):
+    loop.train_and_evaluate(_config(text_file, **{"model.dim": 16}), workdir, jax.devices()[:1])
+
+
+def _launch_quick(text_file, workdir, steps):
+  return subprocess.Popen(
+      [sys.executable, "experiments/train.py", "--config=configs/word2vec_skipgram.py:quick",
+       f"--workdir={workdir}", f"--config.dataset.text_file={text_file}", "--config.dataset.min_count=1",
+       "--config.dataset.row_length=20", "--config.batch_size=160", f"--config.num_train_steps={steps}",
+       "--config.log_every_steps=1", "--config.checkpoint_every_steps=5", f"--config.eval_every_steps={steps}",
+       "--config.model.dim=8", "--config.model.window=2", "--config.model.negative_pool=0"],
+      cwd=REPO, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+      env={**os.environ, "XLA_FLAGS": ""})
+
+
+def test_sigkill_then_the_same_command_ends_with_the_same_vectors(tmp_path, text_file):
+  steps = 400
+  whole, killed = str(tmp_path / "whole"), str(tmp_path / "killed")
+  process = _launch_quick(text_file, whole, steps)
+  assert process.wait(timeout=600) == 0, process.stderr.read()[-3000:]
+
+  process = _launch_quick(text_file, killed, steps)
+  checkpoints = os.path.join(killed, "checkpoints")
+  deadline = time.time() + 300
+  while not (os.path.isdir(checkpoints) and any(n.isdigit() and int(n) >= 10 for n in os.listdir(checkpoints))):
+    assert process.poll() is None and time.time() < deadline, "the run ended before it could be killed"
+    time.sleep(0.005)
+  process.kill()
+  process.communicate()
+  assert process.returncode == -signal.SIGKILL
+  process = _launch_quick(text_file, killed, steps)
+  stdout, stderr = process.communicate(timeout=600)
+  assert process.returncode == 0 and "Resumed from step" in stdout, stderr[-3000:]
+  np.testing.assert_array_equal(_vectors(whole).vectors, _vectors(killed).vectors)
+  losses = [[(r["step"], r["loss"]) for r in map(json.loads, open(os.path.join(w, "metrics.jsonl")))
+             if r["split"] == "train"] for w in (whole, killed)]
+  assert losses[0] == losses[1]

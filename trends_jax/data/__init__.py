@@ -77,6 +77,9 @@ def data_source(name: str, split: str, data_dir: str | None = None):
   if split.split("[")[0] not in b.info.splits:  # "train[:1000]" slices a split.
     raise UserError(
         f"dataset {name!r} has no split {split!r}; its splits: {', '.join(sorted(b.info.splits))}")
+  if b.info.splits[split].num_examples == 0:  # tfds.data_source fails on it with a bare ValueError.
+    raise UserError(f"split {split!r} of dataset {name!r} has no examples; pick a split or slice that has "
+                    "some, e.g. 'train' or 'train[:1000]'")
   return tfds.data_source(name, split=split, data_dir=data_dir, download=False,
                           builder_kwargs=READ_KWARGS)
 
