@@ -102,7 +102,7 @@ def test_l2_penalty_differs_from_decoupled_decay_under_adam():
 def test_gradient_clipping_bounds_the_global_norm():
   grads = jax.tree.map(lambda p: jnp.full_like(p, 10.0), PARAMS)
   updates = _one_update(_config(grad_clip_norm=1.0), PARAMS, grads)
-  assert float(optax.global_norm(updates)) == pytest.approx(0.1, rel=1e-5)
+  assert float(optax.tree.norm(updates)) == pytest.approx(0.1, rel=1e-5)
 
 
 @pytest.mark.parametrize("fields, at, expected", [

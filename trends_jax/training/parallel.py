@@ -8,9 +8,9 @@
 Both expose the same small interface, so the trainer never branches on the mode.
 """
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-import flax.jax_utils
 import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
@@ -70,6 +70,9 @@ class JitDataParallel:
 
 @STRATEGIES.register("pmap")
 class PmapDataParallel:
+  """Without dropout it ends where 'jit' does; with dropout the masks differ, because each device
+  draws its shard's mask from the step's key folded with its device index, where 'jit' draws one
+  mask for the global batch from the unfolded key (so 'jit' matches one device and pmap does not)."""
   axis_name = "batch"
 
   def __init__(self, devices=None):
@@ -99,7 +102,19 @@ class PmapDataParallel:
     return state_shapes
 
   def put_state(self, host_state: Any) -> Any:
-    return flax.jax_utils.replicate(host_state, self.devices)
+    """One copy of each leaf per device, stacked along a leading device axis, as pmap takes it.
+
+    Plain jax rather than `flax.jax_utils.replicate`, which in some flax releases calls
+    `jax.device_put_replicated`, removed from JAX; per-device copies also spare the host a buffer
+    holding all n copies at once."""
+    n = len(self.devices)
+
+    def replicate(x):
+      one = x[None] if isinstance(x, jax.Array) else np.asarray(x)[None]
+      copies = [jax.device_put(one, d) for d in self.devices]
+      return jax.make_array_from_single_device_arrays((n,) + one.shape[1:], self.batch_sharding, copies)
+
+    return jax.tree.map(replicate, host_state)
 
   def put_batch(self, local_batch: dict) -> dict:
     n = len(self.devices)
@@ -111,10 +126,22 @@ class PmapDataParallel:
     return jax.tree.map(shard, local_batch)
 
   def checkpointable(self, state: Any) -> Any:
-    return flax.jax_utils.unreplicate(state)
+    return _first_copy(state)
 
   def fetch(self, tree: Any) -> Any:
-    return jax.device_get(flax.jax_utils.unreplicate(tree))
+    return _first_copy(tree)
+
+
+def _first_copy(tree: Any) -> Any:
+  """Index 0 of each leaf's device axis, on the host. Only the first device's shard is copied: the
+  copies are equal (the steps pmean or psum everything they return), so fetching all n would be waste."""
+
+  def first(x):
+    if isinstance(x, jax.Array):
+      return np.asarray(x.addressable_shards[0].data)[0]
+    return np.asarray(x)[0]
+
+  return jax.tree.map(first, tree)
 
 
 def create(mode: str, devices=None):

@@ -76,7 +76,7 @@ def make_train_step(model: nn.Module, loss_fn: Callable, learning_rate_fn: Calla
       objective_value = jax.lax.pmean(objective_value, axis_name)
     if learning_rate_fn is not None:
       metrics["learning_rate"] = learning_rate_fn(state.step)
-    metrics["grad_norm"] = optax.global_norm(grads)
+    metrics["grad_norm"] = optax.tree.norm(grads)
     if parameter_grad_norms:
       metrics["grad_norms"] = jax.tree.map(lambda g: jnp.sqrt(jnp.sum(jnp.square(g))), grads)
     new_state = state.apply_gradients(grads=grads, batch_stats=batch_stats)
