@@ -81,13 +81,19 @@ def make_train_step(model: nn.Module, loss_fn: Callable, learning_rate_fn: Calla
       metrics["grad_norms"] = jax.tree.map(lambda g: jnp.sqrt(jnp.sum(jnp.square(g))), grads)
     new_state = state.apply_gradients(grads=grads, batch_stats=batch_stats)
     if skip_nonfinite:
-      finite = jnp.isfinite(objective_value) & jnp.isfinite(metrics["grad_norm"])
-      kept = state.replace(step=new_state.step)
-      new_state = jax.tree.map(lambda new, old: jnp.where(finite, new, old), new_state, kept)
-      metrics["skipped"] = 1.0 - finite.astype(jnp.float32)
+      new_state, metrics["skipped"] = skip_if_nonfinite(state, new_state, objective_value, metrics["grad_norm"])
     return new_state, metrics
 
   return train_step
+
+
+def skip_if_nonfinite(state, new_state, loss, grad_norm):
+  """(new_state, 0.0), or (state with new_state's step, 1.0) where the loss or the gradient is
+  NaN or Inf: a skipped step changes nothing but the step count, so the next one reads new data."""
+  finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+  kept = state.replace(step=new_state.step)
+  return (jax.tree.map(lambda new, old: jnp.where(finite, new, old), new_state, kept),
+          1.0 - finite.astype(jnp.float32))
 
 
 def make_eval_step(model: nn.Module, loss_fn: Callable, axis_name: str | None = None):

@@ -150,11 +150,8 @@ def make_train_step(model, learning_rate_fn, window: int, rows: int, row_length:
     metrics = {"loss": total / jnp.maximum(pairs, 1), "pairs": pairs,
                "grad_norm": jnp.sqrt(sum(jnp.sum(g * g) for g in jax.tree.leaves(grads))),
                "learning_rate": learning_rate_fn(state.step)}
-    if skip_nonfinite:  # As steps.make_train_step: the update is dropped, the step still counts.
-      finite = jnp.isfinite(metrics["loss"]) & jnp.isfinite(metrics["grad_norm"])
-      kept = state.replace(step=new_state.step)
-      new_state = jax.tree.map(lambda new, old: jnp.where(finite, new, old), new_state, kept)
-      metrics["skipped"] = 1.0 - finite.astype(jnp.float32)
+    if skip_nonfinite:
+      new_state, metrics["skipped"] = steps.skip_if_nonfinite(state, new_state, metrics["loss"], metrics["grad_norm"])
     return new_state, metrics
 
   return train_step
