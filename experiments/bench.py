@@ -90,24 +90,22 @@ def measure_steps(config, strategy, sizes: dict) -> tuple[dict, Callable[[], flo
   and a function that times the compiled train step again (its median, in seconds)."""
   from trends_jax.training import supervised as train
   ds = config.dataset
-  input_kwargs = dict(preprocess_spec=ds.preprocess, input_key=ds.input_key, label_key=ds.label_key)
-  train_source = data.examples(ds, ds.train_split)
-  eval_source = data.examples(ds, ds.eval_split)
-  example = pipeline.example_batch(train_source, **input_kwargs)
+  spec = data.DatasetSpec.from_config(ds)
+  train_source = data.examples(spec, ds.train_split)
+  eval_source = data.examples(spec, ds.eval_split)
+  example = pipeline.example_batch(train_source, spec)
   num_steps = config_lib.num_train_steps(config, len(train_source))
-  program = train.build_program(config, strategy, example["inputs"], data.num_outputs(ds), num_steps)
+  program = train.build_program(config, strategy, example["inputs"], data.num_outputs(spec), num_steps)
   state = strategy.init_state(program.make_state)
 
-  loader = iter(pipeline.train_loader(train_source, global_batch_size=config.batch_size, seed=config.seed,
-                                      num_workers=ds.num_workers, read_threads=ds.get("read_threads", -1),
-                                      **input_kwargs))
+  loader = iter(pipeline.train_loader(train_source, spec, global_batch_size=config.batch_size,
+                                      seed=config.seed))
   input_rate = benchmark.examples_per_sec(loader, pipeline.local_batch_size(config.batch_size),
                                           sizes["input_batches"]) * jax.process_count()
   batch = strategy.put_batch(next(loader))
   eval_batch_size = config.eval_batch_size or config.batch_size
-  eval_batch = strategy.put_batch(next(pipeline.eval_batches(
-      eval_source, global_batch_size=eval_batch_size, preprocess_spec=ds.eval_preprocess or ds.preprocess,
-      input_key=ds.input_key, label_key=ds.label_key)))
+  eval_batch = strategy.put_batch(next(pipeline.eval_batches(eval_source, spec,
+                                                             global_batch_size=eval_batch_size)))
 
   hits = compilation_cache.hits()
   start = time.perf_counter()

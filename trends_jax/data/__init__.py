@@ -12,6 +12,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from trends_jax.data import digits, fashion_mnist, language_model, memory_cache, mnist5k, pipeline, text_corpora
+from trends_jax.data.spec import DatasetSpec
 from trends_jax.errors import UserError
 
 # Project builders whose sources ship in installed packages: preparing them needs no network,
@@ -85,21 +86,21 @@ def num_classes(name: str, data_dir: str | None = None, label_key: str = "label"
   return builder(name, data_dir).info.features[label_key].num_classes
 
 
-def examples(ds, split: str):
-  """What a trainer reads from `split` of config.dataset `ds`: the dataset's examples (decoded
-  into memory once with `ds.cache`) or, for a language model (`ds.seq_len > 0`), windows of
-  character ids over its text (`language_model`)."""
-  if ds.get("seq_len", 0) > 0:
-    return language_model.windows(ds, split)
-  source = data_source(ds.name, split, ds.data_dir)
-  return memory_cache.DecodedSplit(source, f"{ds.name} {split}") if ds.get("cache") else source
+def examples(spec: DatasetSpec, split: str):
+  """What a trainer reads from `split`: the dataset's examples (decoded into memory once with
+  `spec.cache`) or, for a language model (`spec.seq_len > 0`), windows of character ids over its
+  text (`language_model`)."""
+  if spec.seq_len > 0:
+    return language_model.windows(spec, split)
+  source = data_source(spec.name, split, spec.data_dir)
+  return memory_cache.DecodedSplit(source, f"{spec.name} {split}") if spec.cache else source
 
 
-def num_outputs(ds) -> int:
+def num_outputs(spec: DatasetSpec) -> int:
   """The model's `num_classes`: the label's classes, or a language model's vocabulary size."""
-  if ds.get("seq_len", 0) > 0:
-    return len(language_model.vocabulary(ds))
-  return num_classes(ds.name, ds.data_dir, ds.label_key)
+  if spec.seq_len > 0:
+    return len(language_model.vocabulary(spec))
+  return num_classes(spec.name, spec.data_dir, spec.label_key)
 
 
 def image_arrays(name: str, split: str, data_dir: str | None = None, pool: int = 1) -> tuple[np.ndarray, np.ndarray]:

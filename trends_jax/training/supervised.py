@@ -68,11 +68,8 @@ def _finite(metrics: dict) -> bool:
 def evaluate(eval_step, state, strategy, config, source) -> dict:
   """Mean loss and metrics over the whole evaluation split."""
   totals = None
-  batches = pipeline.eval_batches(
-      source, global_batch_size=config.eval_batch_size or config.batch_size,
-      preprocess_spec=config.dataset.eval_preprocess or config.dataset.preprocess,
-      input_key=config.dataset.input_key,
-      label_key=config.dataset.label_key)
+  batches = pipeline.eval_batches(source, data.DatasetSpec.from_config(config.dataset),
+                                  global_batch_size=config.eval_batch_size or config.batch_size)
   for batch in batches:
     sums = eval_step(state, strategy.put_batch(batch))
     totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
@@ -94,17 +91,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
 
   # --- Data ---
   ds = config.dataset
-  train_source = data.examples(ds, ds.train_split)
-  eval_sources = {"eval": data.examples(ds, ds.eval_split)}
+  spec = data.DatasetSpec.from_config(ds)
+  train_source = data.examples(spec, ds.train_split)
+  eval_sources = {"eval": data.examples(spec, ds.eval_split)}
   if ds.get("train_eval_split"):
-    eval_sources["train_eval"] = data.examples(ds, ds.train_eval_split)
+    eval_sources["train_eval"] = data.examples(spec, ds.train_eval_split)
   num_steps = config_lib.num_train_steps(config, len(train_source))
-  input_kwargs = dict(preprocess_spec=ds.preprocess, input_key=ds.input_key, label_key=ds.label_key)
-  example = pipeline.example_batch(train_source, **input_kwargs)
+  example = pipeline.example_batch(train_source, spec)
   preprocess.parse(ds.eval_preprocess)  # A bad evaluation spec fails now, not at the first eval.
 
   # --- Model, loss, optimizer and the compiled steps ---
-  program = build_program(config, strategy, example["inputs"], data.num_outputs(ds), num_steps)
+  program = build_program(config, strategy, example["inputs"], data.num_outputs(spec), num_steps)
 
   # --- The workdir can hold this run (the last check: nothing is written before it) ---
   run.check_free_space(sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(program.state_shapes)))
@@ -120,9 +117,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
     return run.read_status() or run.write_status("done", latest_step, num_train_steps=num_steps)
   if lead:
     run.write_config(config_lib.as_json(config))
-  loader = pipeline.train_loader(train_source, global_batch_size=config.batch_size,
-                                 seed=config.seed, num_workers=ds.num_workers,
-                                 read_threads=ds.get("read_threads", -1), **input_kwargs)
+  loader = pipeline.train_loader(train_source, spec, global_batch_size=config.batch_size, seed=config.seed)
   loader_iterator = iter(loader)
   restored = latest_step and checkpointer.restore_latest(
       strategy.abstract_state(program.state_shapes), warn=progress.say)
