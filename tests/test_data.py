@@ -8,7 +8,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from trends_jax import data
-from trends_jax.data import DatasetSpec, pipeline, preprocess
+from trends_jax.data import DatasetSpec, pipeline, preprocess, synthetic
 from trends_jax.errors import UserError
 
 
@@ -190,3 +190,15 @@ def test_caching_a_split_larger_than_half_the_free_memory_is_refused_before_read
   with pytest.raises(UserError, match=r"about 3\.0 MiB of decoded mnist5k train in memory, more than half of "
                                       r"the 4\.0 MiB available; set --config.dataset.cache=False"):
     memory_cache.DecodedSplit(source, "mnist5k train")
+
+
+def test_synthetic_name_reads_random_examples_of_the_features_and_no_data_dir(tmp_path):
+  data_dir = str(tmp_path / "nothing_here")
+  spec = DatasetSpec(name="synthetic:fashion_mnist", data_dir=data_dir, preprocess="value_range(0, 1)")
+  source = data.examples(spec, "test")
+  assert len(source) == synthetic.NUM_EXAMPLES and source[0]["image"].shape == (28, 28, 1)
+  np.testing.assert_array_equal(source[3]["image"], data.data_source(spec.name, "test")[3]["image"])
+  assert data.num_outputs(spec) == 10
+  batch = next(iter(pipeline.train_loader(source, spec, global_batch_size=8, seed=0)))
+  assert batch["inputs"].shape == (8, 28, 28, 1) and batch["inputs"].dtype == np.float32
+  assert not (tmp_path / "nothing_here").exists()
