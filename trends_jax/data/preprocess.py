@@ -4,9 +4,10 @@ Each op maps an example dict to an example dict. Random ops also take a numpy Ge
 grain derives from (seed, position in the epoch-ordered stream), so augmentation is reproducible
 and resumes exactly. Ops are module-level functions bound with functools.partial, so pipelines
 pickle into grain worker processes. Image ops live in `image_ops`, text ops in `text_ops` and
-`text_features`. Ops that fit something on the training split (a vocabulary, document frequencies)
-are registered with `op_registry.register_fitted`: `parse` hands them the data source being read, from which
-they find that split (`fitted`).
+`text_features`; they register into `op_registry`, a leaf, which this module reads. Ops that fit
+something on the training split (a vocabulary, document frequencies) are registered with
+`register_fitted`: `parse` hands them the data source being read, from which they find that
+split (`fitted`).
 """
 
 import ast
