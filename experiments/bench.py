@@ -36,7 +36,6 @@ Measured 2026-11-29 on an idle 2-core AMD EPYC CPU (README "Performance" has the
       step 0.944 s, loop overhead 1.9%, input 275x
 """
 
-import contextlib
 import importlib
 import os
 import sys
@@ -56,7 +55,7 @@ from trends_jax.run import compilation_cache, results as report  # noqa: E402
 from trends_jax import data  # noqa: E402
 from trends_jax.training import parallel  # noqa: E402
 from trends_jax.training import config as config_lib  # noqa: E402
-from trends_jax.data import pipeline  # noqa: E402
+from trends_jax.data import pipeline, synthetic  # noqa: E402
 from trends_jax.errors import UserError  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -72,7 +71,6 @@ flags.DEFINE_bool("synthetic", False, "Random examples of the dataset's features
 flags.DEFINE_bool("quick", False, "A few steps of everything (for tests).")
 
 QUICK = {"steps": 3, "warmup": 1, "input_batches": 3, "loop_steps": 4, "loop_repeats": 1}
-SYNTHETIC_EXAMPLES = 1024
 # config.trainer → (module with train_and_evaluate, the rate it logs in metrics.jsonl).
 TRAINERS = {"supervised": ("trends_jax.training.supervised", "examples_per_sec"),
             "word2vec": ("trends_jax.training.word2vec", "words_per_sec")}
@@ -90,24 +88,22 @@ def measure_steps(config, strategy, sizes: dict) -> tuple[dict, Callable[[], flo
   and a function that times the compiled train step again (its median, in seconds)."""
   from trends_jax.training import supervised as train
   ds = config.dataset
-  input_kwargs = dict(preprocess_spec=ds.preprocess, input_key=ds.input_key, label_key=ds.label_key)
-  train_source = data.examples(ds, ds.train_split)
-  eval_source = data.examples(ds, ds.eval_split)
-  example = pipeline.example_batch(train_source, **input_kwargs)
+  spec = data.DatasetSpec.from_config(ds)
+  train_source = data.examples(spec, ds.train_split)
+  eval_source = data.examples(spec, ds.eval_split)
+  example = pipeline.example_batch(train_source, spec)
   num_steps = config_lib.num_train_steps(config, len(train_source))
-  program = train.build_program(config, strategy, example["inputs"], data.num_outputs(ds), num_steps)
+  program = train.build_program(config, strategy, example["inputs"], data.num_outputs(spec), num_steps)
   state = strategy.init_state(program.make_state)
 
-  loader = iter(pipeline.train_loader(train_source, global_batch_size=config.batch_size, seed=config.seed,
-                                      num_workers=ds.num_workers, read_threads=ds.get("read_threads", -1),
-                                      **input_kwargs))
+  loader = iter(pipeline.train_loader(train_source, spec, global_batch_size=config.batch_size,
+                                      seed=config.seed))
   input_rate = benchmark.examples_per_sec(loader, pipeline.local_batch_size(config.batch_size),
                                           sizes["input_batches"]) * jax.process_count()
   batch = strategy.put_batch(next(loader))
   eval_batch_size = config.eval_batch_size or config.batch_size
-  eval_batch = strategy.put_batch(next(pipeline.eval_batches(
-      eval_source, global_batch_size=eval_batch_size, preprocess_spec=ds.eval_preprocess or ds.preprocess,
-      input_key=ds.input_key, label_key=ds.label_key)))
+  eval_batch = strategy.put_batch(next(pipeline.eval_batches(eval_source, spec,
+                                                             global_batch_size=eval_batch_size)))
 
   hits = compilation_cache.hits()
   start = time.perf_counter()
@@ -236,9 +232,9 @@ def main(argv):
                                                      jax.process_count()))
   if FLAGS.synthetic:
     config.dataset.num_workers = 0
+    config.dataset.name = synthetic.name(config.dataset.name)
   cache_dir = compilation_cache.enable(config.get("compilation_cache_dir", compilation_cache.DEFAULT_DIR))
-  with benchmark.synthetic_data(SYNTHETIC_EXAMPLES) if FLAGS.synthetic else contextlib.nullcontext():
-    results = launch.run_user_code(lambda: bench(config, trainer, sizes))
+  results = launch.run_user_code(lambda: bench(config, trainer, sizes))
   results["compilation_cache_dir"] = cache_dir or ""
 
   targets = {goal: meets(results[key]) for key, (goal, meets) in TARGETS.items() if key in results}

@@ -49,9 +49,8 @@ def mock_jpegs(count: int = 256) -> list[dict]:
 
 
 def examples_per_sec(source, spec: str, batch_size: int, workers: int) -> float:
-  iterator = iter(pipeline.train_loader(source, global_batch_size=batch_size, seed=0,
-                                        preprocess_spec=spec, num_workers=workers,
-                                        read_threads=FLAGS.read_threads))
+  dataset = data.DatasetSpec(preprocess=spec, num_workers=workers, read_threads=FLAGS.read_threads)
+  iterator = iter(pipeline.train_loader(source, dataset, global_batch_size=batch_size, seed=0))
   return benchmark.examples_per_sec(iterator, batch_size, FLAGS.batches)
 
 

@@ -102,9 +102,9 @@ def evaluate(run: trained.Run, samples: int, sizes: list[int], seed: int) -> dic
             "geometric": correct(geometric), "count": jnp.sum(mask)}
 
   ds = run.config.dataset
-  batches = pipeline.eval_batches(data.examples(ds, ds.eval_split), global_batch_size=run.config.eval_batch_size,
-                                  preprocess_spec=ds.eval_preprocess or ds.preprocess, input_key=ds.input_key,
-                                  label_key=ds.label_key)
+  spec = data.DatasetSpec.from_config(ds)
+  batches = pipeline.eval_batches(data.examples(spec, ds.eval_split), spec,
+                                  global_batch_size=run.config.eval_batch_size)
   totals, key = None, jax.random.PRNGKey(seed)
   for batch in batches:
     key, batch_key = jax.random.split(key)

@@ -5,7 +5,7 @@ r"""Runs a hyperparameter sweep: every trial a normal run under DIR/trials/<tria
         --sweep="optimizer.name=sgd,adam;optimizer.learning_rate=0.1,0.01"
 
 The trials come from --sweep (the product of the listed values) or from the config file's
-get_sweep(hyper) (see trends_jax/sweep.py). Running the same command again skips finished
+get_sweep(hyper) (see trends_jax/sweep/hyper.py). Running the same command again skips finished
 trials and resumes unfinished ones. Writes DIR/results.csv, DIR/results.md and DIR/results.png
 (the metric against the learning rate per optimizer, or a heatmap of a 2-D grid); `--report`
 redraws the plot from results.csv alone. `--backend=ray [--ray_address=…] [--asha]` runs the
@@ -23,7 +23,7 @@ from absl import flags  # noqa: E402
 
 from experiments import launch  # noqa: E402
 from trends_jax.run import plots  # noqa: E402
-from trends_jax.sweep import trials as sweep  # noqa: E402
+from trends_jax.sweep import hyper, local, ray_backend, results, trial  # noqa: E402
 from trends_jax.errors import UserError  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -51,7 +51,7 @@ def trials_from_config_file(config_arg: str) -> list[dict]:
   spec.loader.exec_module(module)
   if not hasattr(module, "get_sweep"):
     raise UserError(f"{path} has no get_sweep(hyper); pass the trials with --sweep='field=v1,v2'")
-  return module.get_sweep(sweep)
+  return module.get_sweep(hyper)
 
 
 def report(workdir: str) -> None:
@@ -74,11 +74,11 @@ def main(argv):
   config_arg = config_argument(sys.argv)
 
   def plan():
-    trials = sweep.parse_command_line(FLAGS.sweep) if FLAGS.sweep else trials_from_config_file(config_arg)
-    sweep.check(trials, FLAGS.config)
+    trials = hyper.parse_command_line(FLAGS.sweep) if FLAGS.sweep else trials_from_config_file(config_arg)
+    trial.check(trials, FLAGS.config)
     limit = os.cpu_count() or 1
     if FLAGS.backend == "local":
-      sweep.device_slots(FLAGS.parallel, sweep.visible_gpus())  # One clear line if GPUs are too few.
+      local.device_slots(FLAGS.parallel, local.visible_gpus())  # One clear line if GPUs are too few.
     if FLAGS.backend == "local" and not 1 <= FLAGS.parallel <= limit:
       raise UserError(f"--parallel={FLAGS.parallel}, but this machine runs at most {limit} trials at once "
                       f"(one per CPU core); use --parallel between 1 and {limit}")
@@ -87,11 +87,11 @@ def main(argv):
   trials = launch.run_user_code(plan)
   print(f"{len(trials)} trials in {os.path.join(FLAGS.workdir, 'trials')}", flush=True)
   if FLAGS.backend == "ray":
-    rows = launch.run_user_code(lambda: sweep.run_ray(trials, config_arg, FLAGS.workdir, FLAGS.parallel,
-                                                      FLAGS.ray_address, FLAGS.asha))
+    rows = launch.run_user_code(lambda: ray_backend.run_ray(trials, config_arg, FLAGS.workdir, FLAGS.parallel,
+                                                            FLAGS.ray_address, FLAGS.asha))
   else:
-    rows = sweep.run_local(trials, config_arg, FLAGS.workdir, FLAGS.parallel)
-  sweep.write_results(rows, FLAGS.workdir)
+    rows = local.run_local(trials, config_arg, FLAGS.workdir, FLAGS.parallel)
+  results.write_results(rows, FLAGS.workdir)
   print(open(os.path.join(FLAGS.workdir, "results.md")).read())
   if any(r["status"] == "done" for r in rows):
     report(FLAGS.workdir)

@@ -60,8 +60,7 @@ def parameter_count(config) -> int:
   """The model's parameters, from shapes only, on the config's own first example."""
   ds = config.dataset
   source = data.data_source(ds.name, ds.train_split, ds.data_dir)
-  example = pipeline.example_batch(source, preprocess_spec=ds.preprocess, input_key=ds.input_key,
-                                   label_key=ds.label_key)
+  example = pipeline.example_batch(source, data.DatasetSpec.from_config(ds))
   fields = {k: v for k, v in config.model.items() if k != "name"}
   model = models.create(config.model.name, num_classes=data.num_classes(ds.name, ds.data_dir), **fields)
   shapes = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), jnp.asarray(example["inputs"])))

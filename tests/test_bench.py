@@ -70,7 +70,7 @@ def test_bench_reports_every_field_and_a_relaunch_loads_the_compiled_step(tmp_pa
 def test_bench_synthetic_needs_no_data(tmp_path):
   results, _ = _bench(tmp_path, "--config=configs/fashion_mnist.py:cnn", "--synthetic", "--loop_steps=0", "--steps=1",
                       f"--config.dataset.data_dir={tmp_path / 'nothing_here'}", "--config.batch_size=16")
-  assert results["synthetic"] and results["dataset"] == "fashion_mnist" and results["input_examples_per_sec"] > 0
+  assert results["synthetic"] and results["dataset"] == "synthetic:fashion_mnist" and results["input_examples_per_sec"] > 0
   assert results["train_step_median_seconds"] > 0 and not os.path.exists(tmp_path / "nothing_here")
 
 

@@ -67,12 +67,11 @@ def test_config_builds_its_model_on_its_own_inputs(name, arg, data_dir):
   offline = ds.name.partition("/")[0] in data.OFFLINE
   with tfds.testing.mock_data(num_examples=4) if not offline else contextlib.nullcontext():
     ds.data_dir = data_dir if offline else ds.data_dir
-    source = (data.examples(ds, ds.train_split) if offline else
+    spec = data.DatasetSpec.from_config(ds)
+    source = (data.examples(spec, ds.train_split) if offline else
               tfds.data_source(ds.name, split=ds.train_split, builder_kwargs={"file_format": "array_record"}))
-    example = pipeline.example_batch(source, preprocess_spec=ds.preprocess, input_key=ds.input_key,
-                                     label_key=ds.label_key)
-    pipeline.example_batch(source, preprocess_spec=ds.eval_preprocess or ds.preprocess,
-                           input_key=ds.input_key, label_key=ds.label_key)
+    example = pipeline.example_batch(source, spec)
+    pipeline.example_batch(source, spec.for_eval())
   fields = {k: v for k, v in config.model.items() if k != "name"}
   model = models.create(config.model.name, num_classes=10, dtype=jnp.dtype(config.dtype), **fields)
   logits = jax.eval_shape(lambda: model.init_with_output(jax.random.PRNGKey(0), jnp.asarray(example["inputs"]))[0])

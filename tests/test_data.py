@@ -8,7 +8,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from trends_jax import data
-from trends_jax.data import pipeline, preprocess
+from trends_jax.data import DatasetSpec, pipeline, preprocess, synthetic
 from trends_jax.errors import UserError
 
 
@@ -41,7 +41,8 @@ def test_mnist5k_splits_are_disjoint_real_digits(data_dir):
 
 
 def _loader(source, seed=0):
-  return pipeline.train_loader(source, global_batch_size=16, seed=seed, preprocess_spec="value_range(0, 1)")
+  spec = DatasetSpec(preprocess="value_range(0, 1)")
+  return pipeline.train_loader(source, spec, global_batch_size=16, seed=seed)
 
 
 def test_train_batches_are_seeded_and_resume_exactly(data_dir):
@@ -72,7 +73,7 @@ def test_batch_shapes_dtypes_and_ranges(data_dir):
 
 def test_eval_batches_cover_the_split_once_with_padding(data_dir):
   source = data.data_source("digits", "test", data_dir)  # 360 = 2 × 128 + 104
-  batches = list(pipeline.eval_batches(source, global_batch_size=128))
+  batches = list(pipeline.eval_batches(source, DatasetSpec(), global_batch_size=128))
   assert len(batches) == 3
   assert [int(b["mask"].sum()) for b in batches] == [128, 128, 104]
   labels = np.concatenate([b["label"][b["mask"] > 0] for b in batches])
@@ -116,8 +117,8 @@ def test_stock_name_through_mock_data():
   """Stock TFDS names go through the same data_source path (mocked: no network here)."""
   with tfds.testing.mock_data(num_examples=20):
     source = tfds.data_source("mnist", split="train", builder_kwargs={"file_format": "array_record"})
-    batch = next(iter(pipeline.train_loader(source, global_batch_size=8, seed=0,
-                                            preprocess_spec="value_range(0, 1)")))
+    batch = next(iter(pipeline.train_loader(source, DatasetSpec(preprocess="value_range(0, 1)"),
+                                            global_batch_size=8, seed=0)))
   assert batch["inputs"].shape == (8, 28, 28, 1)
 
 
@@ -125,7 +126,7 @@ def _grain_loader(source, spec, seed, batch_size):
   """grain's own DataLoader over the project's sampler: what `BatchLoader` must match."""
   import grain
   sampler = pipeline.GlobalBatchSampler(len(source), batch_size, seed)
-  operations = pipeline._transforms(spec, "image", "label", source) + [
+  operations = pipeline._transforms(DatasetSpec(preprocess=spec), source) + [
       grain.transforms.Batch(batch_size, drop_remainder=True)]
   return grain.DataLoader(data_source=source, sampler=sampler, operations=operations,
                           shard_options=grain.sharding.NoSharding(), worker_count=0)
@@ -135,14 +136,14 @@ def _grain_loader(source, spec, seed, batch_size):
 def test_batch_loader_reads_what_grains_data_loader_reads(data_dir, spec):
   source = data.data_source("digits", "train", data_dir)  # 1,437 records: 3 epochs in 70 batches of 64.
   theirs = iter(_grain_loader(source, spec, seed=5, batch_size=64))
-  ours = pipeline.train_loader(source, global_batch_size=64, seed=5, preprocess_spec=spec)
+  ours = pipeline.train_loader(source, DatasetSpec(preprocess=spec), global_batch_size=64, seed=5)
   assert isinstance(ours, pipeline.BatchLoader)
   for step in range(70):
     a, b = next(theirs), next(ours)
     assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a), step
     assert json.loads(theirs.get_state()) == json.loads(ours.get_state()), step
   # Either one's checkpointed state resumes the other at the same batch.
-  resumed_ours = pipeline.train_loader(source, global_batch_size=64, seed=5, preprocess_spec=spec)
+  resumed_ours = pipeline.train_loader(source, DatasetSpec(preprocess=spec), global_batch_size=64, seed=5)
   resumed_ours.set_state(theirs.get_state())
   resumed_theirs = iter(_grain_loader(source, spec, seed=5, batch_size=64))
   resumed_theirs.set_state(ours.get_state())
@@ -173,11 +174,11 @@ def test_a_decoded_split_reads_like_its_source_and_cannot_be_edited(data_dir):
     cached[0]["image"][0, 0, 0] = 1
   # The same batches, and a state saved reading one resumes reading the other.
   spec = "random_crop(6, pad=1)|value_range(0, 1)"
-  plain = pipeline.train_loader(source, global_batch_size=32, seed=1, preprocess_spec=spec)
-  fast = pipeline.train_loader(cached, global_batch_size=32, seed=1, preprocess_spec=spec)
+  plain = pipeline.train_loader(source, DatasetSpec(preprocess=spec), global_batch_size=32, seed=1)
+  fast = pipeline.train_loader(cached, DatasetSpec(preprocess=spec), global_batch_size=32, seed=1)
   for _ in range(13):
     np.testing.assert_array_equal(next(plain)["inputs"], next(fast)["inputs"])
-  resumed = pipeline.train_loader(cached, global_batch_size=32, seed=1, preprocess_spec=spec)
+  resumed = pipeline.train_loader(cached, DatasetSpec(preprocess=spec), global_batch_size=32, seed=1)
   resumed.set_state(plain.get_state())
   np.testing.assert_array_equal(next(resumed)["inputs"], next(plain)["inputs"])
 
@@ -189,3 +190,15 @@ def test_caching_a_split_larger_than_half_the_free_memory_is_refused_before_read
   with pytest.raises(UserError, match=r"about 3\.0 MiB of decoded mnist5k train in memory, more than half of "
                                       r"the 4\.0 MiB available; set --config.dataset.cache=False"):
     memory_cache.DecodedSplit(source, "mnist5k train")
+
+
+def test_synthetic_name_reads_random_examples_of_the_features_and_no_data_dir(tmp_path):
+  data_dir = str(tmp_path / "nothing_here")
+  spec = DatasetSpec(name="synthetic:fashion_mnist", data_dir=data_dir, preprocess="value_range(0, 1)")
+  source = data.examples(spec, "test")
+  assert len(source) == synthetic.NUM_EXAMPLES and source[0]["image"].shape == (28, 28, 1)
+  np.testing.assert_array_equal(source[3]["image"], data.data_source(spec.name, "test")[3]["image"])
+  assert data.num_outputs(spec) == 10
+  batch = next(iter(pipeline.train_loader(source, spec, global_batch_size=8, seed=0)))
+  assert batch["inputs"].shape == (8, 28, 28, 1) and batch["inputs"].dtype == np.float32
+  assert not (tmp_path / "nothing_here").exists()

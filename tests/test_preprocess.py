@@ -7,7 +7,7 @@ import PIL.Image
 import pytest
 import tensorflow_datasets as tfds
 
-from trends_jax.data import pipeline, preprocess, vocab
+from trends_jax.data import DatasetSpec, pipeline, preprocess, vocab
 from trends_jax.data.text_ops import LanguageModelWindows
 
 
@@ -64,8 +64,8 @@ def test_pixel_sequences_with_a_fixed_permutation():
 
 def test_augmented_batches_resume_exactly():
   source = [{"image": _image(36, 36, 3, seed=i), "label": i % 10} for i in range(64)]
-  make = lambda: iter(pipeline.train_loader(source, global_batch_size=8, seed=1,
-                                            preprocess_spec="inception_crop(16)|flip_lr|value_range(0, 1)"))
+  spec = DatasetSpec(preprocess="inception_crop(16)|flip_lr|value_range(0, 1)")
+  make = lambda: iter(pipeline.train_loader(source, spec, global_batch_size=8, seed=1))
   first, second = make(), make()
   for _ in range(3):
     np.testing.assert_array_equal(next(first)["inputs"], next(second)["inputs"])
@@ -83,7 +83,8 @@ def test_augmented_batches_resume_exactly():
 def test_stock_image_datasets_through_mock_data(name, spec, shape):
   with tfds.testing.mock_data(num_examples=8):
     source = tfds.data_source(name, split="train", builder_kwargs={"file_format": "array_record"})
-    batch = next(iter(pipeline.train_loader(source, global_batch_size=4, seed=0, preprocess_spec=spec)))
+    loader = pipeline.train_loader(source, DatasetSpec(preprocess=spec), global_batch_size=4, seed=0)
+    batch = next(iter(loader))
   assert batch["inputs"].shape == shape and batch["inputs"].dtype == np.float32
 
 

@@ -216,7 +216,7 @@ def test_sequence_longer_than_the_data_is_refused(tmp_path):
 
 def test_text_file_splits_and_vocabulary(tmp_path):
   config = _lm_config(tmp_path)
-  ds = config.dataset
+  ds = data.DatasetSpec.from_config(config.dataset)
   parts = [language_model.split_text(ds, s) for s in ("train", "validation", "test")]
   assert "".join(parts) == CORPUS and [len(p) for p in parts] == [3456, 192, 192]
   vocabulary = language_model.vocabulary(ds)
@@ -226,7 +226,7 @@ def test_text_file_splits_and_vocabulary(tmp_path):
   np.testing.assert_array_equal(windows[0]["label"][:-1], windows[0]["inputs"][1:])
   config.dataset.text_file = str(tmp_path / "missing.txt")
   with pytest.raises(UserError, match="does not exist"):
-    language_model.split_text(config.dataset, "train")
+    language_model.split_text(data.DatasetSpec.from_config(config.dataset), "train")
 
 
 # --- Images as pixel sequences, and the adding problem ---

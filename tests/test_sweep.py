@@ -9,44 +9,46 @@ import sys
 import pytest
 
 from tests.conftest import REPO
-from trends_jax.sweep import trials as sweep
+from trends_jax.sweep import hyper, local, results, trial
 from trends_jax.training.supervised import base_config
 from trends_jax.errors import UserError
 
 
 def test_pieces_expand_to_trials():
-  grid = sweep.product([sweep.sweep("optimizer.name", ["sgd", "adam"]),
-                        sweep.sweep("optimizer.learning_rate", [0.1, 0.01, 0.001])])
+  grid = hyper.product([hyper.sweep("optimizer.name", ["sgd", "adam"]),
+                        hyper.sweep("optimizer.learning_rate", [0.1, 0.01, 0.001])])
   assert len(grid) == 6 and grid[1] == {"optimizer.name": "sgd", "optimizer.learning_rate": 0.01}
-  zipped = sweep.zip([sweep.sweep("a", [1, 2]), sweep.sweep("b", [3, 4])])
+  zipped = hyper.zip([hyper.sweep("a", [1, 2]), hyper.sweep("b", [3, 4])])
   assert zipped == [{"a": 1, "b": 3}, {"a": 2, "b": 4}]
   with pytest.raises(UserError, match="equal length"):
-    sweep.zip([sweep.sweep("a", [1, 2]), sweep.sweep("b", [3])])
-  draws = sweep.loguniform("lr", 1e-4, 1e-1, 50, seed=3)
-  assert draws == sweep.loguniform("lr", 1e-4, 1e-1, 50, seed=3) != sweep.loguniform("lr", 1e-4, 1e-1, 50, seed=4)
+    hyper.zip([hyper.sweep("a", [1, 2]), hyper.sweep("b", [3])])
+  draws = hyper.loguniform("lr", 1e-4, 1e-1, 50, seed=3)
+  assert draws == hyper.loguniform("lr", 1e-4, 1e-1, 50, seed=3)
+  assert draws != hyper.loguniform("lr", 1e-4, 1e-1, 50, seed=4)
   assert all(1e-4 <= d["lr"] <= 1e-1 for d in draws)
-  assert all(0 <= d["x"] <= 1 for d in sweep.uniform("x", 0, 1, 20))
-  assert {d["c"] for d in sweep.choice("c", ["a", "b"], 40)} == {"a", "b"}
-  grid = sweep.logspace("lr", 1e-3, 1e-1, 3)
+  assert all(0 <= d["x"] <= 1 for d in hyper.uniform("x", 0, 1, 20))
+  assert {d["c"] for d in hyper.choice("c", ["a", "b"], 40)} == {"a", "b"}
+  grid = hyper.logspace("lr", 1e-3, 1e-1, 3)
   assert [round(d["lr"], 6) for d in grid] == [0.001, 0.01, 0.1]
 
 
 def test_command_line_sweep_and_stable_ids():
-  trials = sweep.parse_command_line("optimizer.name=sgd,adam;optimizer.learning_rate=0.1,1e-3;model.batch_norm=true")
+  trials = hyper.parse_command_line(
+      "optimizer.name=sgd,adam;optimizer.learning_rate=0.1,1e-3;model.batch_norm=true")
   assert len(trials) == 4 and trials[0]["optimizer.learning_rate"] == 0.1 and trials[0]["model.batch_norm"] is True
-  a = sweep.trial_id({"x": 1, "y": "adam"})
-  assert a == sweep.trial_id({"y": "adam", "x": 1}) and a != sweep.trial_id({"x": 2, "y": "adam"})
+  a = trial.trial_id({"x": 1, "y": "adam"})
+  assert a == trial.trial_id({"y": "adam", "x": 1}) and a != trial.trial_id({"x": 2, "y": "adam"})
 
 
 def test_checks_before_any_trial():
   config = base_config()
   with pytest.raises(UserError, match="swept field 'optimizer.lr' is not in the config"):
-    sweep.check(sweep.sweep("optimizer.lr", [0.1]), config)
+    trial.check(hyper.sweep("optimizer.lr", [0.1]), config)
   with pytest.raises(UserError, match="the sweep is empty"):
-    sweep.check([], config)
+    trial.check([], config)
   with pytest.raises(UserError, match="1 duplicate trial"):
-    sweep.check(sweep.sweep("optimizer.learning_rate", [0.1, 0.1]), config)
-  sweep.check(sweep.sweep("optimizer.learning_rate", [0.1, 0.2]), config)
+    trial.check(hyper.sweep("optimizer.learning_rate", [0.1, 0.1]), config)
+  trial.check(hyper.sweep("optimizer.learning_rate", [0.1, 0.2]), config)
 
 
 def _sweep(workdir, data_dir, spec, *extra):
@@ -115,8 +117,8 @@ def test_shipped_sweep_expands_over_every_optimizer():
   spec = importlib.util.spec_from_file_location("optimizer_sweep", os.path.join(REPO, "configs", "optimizer_sweep.py"))
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
-  trials = module.get_sweep(sweep)
-  sweep.check(trials, module.get_config())
+  trials = module.get_sweep(hyper)
+  trial.check(trials, module.get_config())
   assert len(trials) == 35
   assert {t["optimizer.name"] for t in trials} == {"sgd", "momentum", "nesterov", "adagrad", "adadelta",
                                                     "rmsprop", "adam"}
@@ -128,9 +130,9 @@ def test_report_draws_the_metric_against_the_learning_rate(tmp_path):
           for i, (name, lr, acc) in enumerate([("sgd", 0.1, 0.8), ("sgd", 0.01, 0.5), ("adam", 0.1, 0.3),
                                                ("adam", 0.001, 0.9)])]
   with open(tmp_path / "results.csv", "w", newline="") as f:
-    writer = csv.DictWriter(f, fieldnames=sweep.COLUMNS)
+    writer = csv.DictWriter(f, fieldnames=results.COLUMNS)
     writer.writeheader()
-    writer.writerows([{c: r.get(c, "") for c in sweep.COLUMNS} for r in rows])
+    writer.writerows([{c: r.get(c, "") for c in results.COLUMNS} for r in rows])
   result = subprocess.run([sys.executable, "experiments/sweep.py", f"--workdir={tmp_path}", "--report"],
                           cwd=REPO, capture_output=True, text=True, timeout=300)
   assert result.returncode == 0, result.stderr[-2000:]
@@ -141,10 +143,10 @@ def test_report_draws_the_metric_against_the_learning_rate(tmp_path):
 
 
 def test_each_worker_slot_gets_its_own_gpus(monkeypatch):
-  assert sweep.device_slots(2, []) == [{}, {}]
-  assert sweep.device_slots(2, ["0", "1", "2", "3"]) == [{"CUDA_VISIBLE_DEVICES": "0,1"},
+  assert local.device_slots(2, []) == [{}, {}]
+  assert local.device_slots(2, ["0", "1", "2", "3"]) == [{"CUDA_VISIBLE_DEVICES": "0,1"},
                                                        {"CUDA_VISIBLE_DEVICES": "2,3"}]
   with pytest.raises(UserError, match="--parallel=3, but there are 2 GPUs"):
-    sweep.device_slots(3, ["0", "1"])
+    local.device_slots(3, ["0", "1"])
   monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,5")
-  assert sweep.visible_gpus() == ["4", "5"]
+  assert local.visible_gpus() == ["4", "5"]

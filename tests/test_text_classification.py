@@ -126,7 +126,8 @@ def test_empty_vocabulary_and_bad_inputs_are_one_line_user_errors(data_dir, tmp_
   with pytest.raises(UserError, match="has no split 'validation' to fit on"):
     preprocess.parse("bag_of_words(fit_split='validation')", source)
   with pytest.raises(UserError, match="not a TFDS data source"):
-    pipeline.example_batch([{"text": b"a b", "label": 0}], preprocess_spec="bag_of_words()", input_key="text")
+    spec = data.DatasetSpec(preprocess="bag_of_words()", input_key="text")
+    pipeline.example_batch([{"text": b"a b", "label": 0}], spec)
   # Through the trainer: the error comes before the workdir is written.
   config = _load_config("bbc_bow", "tfidf,quick")
   config.dataset.data_dir = data_dir

@@ -1,17 +1,16 @@
 """Measuring speed: step timings that wait for the devices, XLA's cost of a compiled program,
-input-pipeline rates, the trainer's own steady-state rate, and synthetic data for any config.
+input-pipeline rates and the trainer's own steady-state rate. (Synthetic data for any config is
+a dataset name: `trends_jax.data.synthetic`.)
 
 JAX dispatches work asynchronously, so a step "returns" long before the devices finish it; every
 timing here waits for the results (`jax.block_until_ready`) or, for back-to-back steps, for the
 last one, and skips warm-up calls (compilation, first allocations).
 """
 
-import contextlib
 import json
 import statistics
 import time
 from typing import Any, Callable, NamedTuple
-from unittest import mock
 
 import jax
 import jax.numpy as jnp
@@ -95,23 +94,6 @@ def steady_seconds_per_step(metrics_path: str, batch_size: int, rate_key: str = 
   if not intervals:
     raise ValueError(f"{metrics_path} has fewer than two logged training rates; run more steps")
   return sum(steps * seconds for steps, seconds in intervals) / sum(steps for steps, _ in intervals)
-
-
-@contextlib.contextmanager
-def synthetic_data(num_examples: int = 1024):
-  """Within it, every dataset read through `trends_jax.data.data_source` is `num_examples` random
-  examples of that dataset's own features (TFDS mock data), so any config runs, preprocessing
-  included, without its data. The examples live in this process: use no grain workers."""
-  import tensorflow_datasets as tfds
-
-  from trends_jax import data
-
-  def mock_source(name: str, split: str, data_dir: str | None = None):
-    del data_dir
-    return tfds.data_source(name, split=split, builder_kwargs=data.READ_KWARGS)
-
-  with tfds.testing.mock_data(num_examples=num_examples), mock.patch.object(data, "data_source", mock_source):
-    yield
 
 
 def forward_backward(module, inputs) -> Callable[[], Any]:

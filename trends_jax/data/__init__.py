@@ -2,7 +2,8 @@
 
 Project builders (`OFFLINE`) turn data that ships inside pip or Debian packages into TFDS
 datasets, so that every task runs here with no network; stock TFDS names (mnist, cifar10,
-imagenet2012, …) keep working for users who have one.
+imagenet2012, …) keep working for users who have one; `synthetic:<name>` is random examples of any
+of them (`synthetic`).
 """
 
 import logging
@@ -11,7 +12,9 @@ import os
 import numpy as np
 import tensorflow_datasets as tfds
 
-from trends_jax.data import digits, fashion_mnist, language_model, memory_cache, mnist5k, pipeline, text_corpora
+from trends_jax.data import digits, fashion_mnist, language_model, memory_cache, mnist5k, pipeline, synthetic
+from trends_jax.data import text_corpora
+from trends_jax.data.spec import DatasetSpec
 from trends_jax.errors import UserError
 
 # Project builders whose sources ship in installed packages: preparing them needs no network,
@@ -41,7 +44,7 @@ def builder(name: str, data_dir: str | None = None) -> tfds.core.DatasetBuilder:
   except tfds.core.registered.DatasetNotFoundError:
     raise UserError(
         f"unknown dataset {name!r} in dataset.name; offline datasets: {', '.join(sorted(OFFLINE))}, "
-        "or any TFDS catalog name (prepared with a network)") from None
+        "any TFDS catalog name (prepared with a network), or synthetic:<one of those>") from None
 
 
 def prepare(name: str, data_dir: str | None = None, download: bool = False) -> tfds.core.DatasetBuilder:
@@ -73,6 +76,9 @@ def prepare(name: str, data_dir: str | None = None, download: bool = False) -> t
 
 def data_source(name: str, split: str, data_dir: str | None = None):
   """Random-access source of examples (dicts of numpy arrays) for `name`/`split`."""
+  stands_for = synthetic.real_name(name)
+  if stands_for is not None:
+    return synthetic.data_source(stands_for, split, READ_KWARGS)
   b = prepare(name, data_dir)
   if split.split("[")[0] not in b.info.splits:  # "train[:1000]" slices a split.
     raise UserError(
@@ -85,24 +91,24 @@ def data_source(name: str, split: str, data_dir: str | None = None):
 
 
 def num_classes(name: str, data_dir: str | None = None, label_key: str = "label") -> int:
-  return builder(name, data_dir).info.features[label_key].num_classes
+  return builder(synthetic.real_name(name) or name, data_dir).info.features[label_key].num_classes
 
 
-def examples(ds, split: str):
-  """What a trainer reads from `split` of config.dataset `ds`: the dataset's examples (decoded
-  into memory once with `ds.cache`) or, for a language model (`ds.seq_len > 0`), windows of
-  character ids over its text (`language_model`)."""
-  if ds.get("seq_len", 0) > 0:
-    return language_model.windows(ds, split)
-  source = data_source(ds.name, split, ds.data_dir)
-  return memory_cache.DecodedSplit(source, f"{ds.name} {split}") if ds.get("cache") else source
+def examples(spec: DatasetSpec, split: str):
+  """What a trainer reads from `split`: the dataset's examples (decoded into memory once with
+  `spec.cache`) or, for a language model (`spec.seq_len > 0`), windows of character ids over its
+  text (`language_model`)."""
+  if spec.seq_len > 0:
+    return language_model.windows(spec, split)
+  source = data_source(spec.name, split, spec.data_dir)
+  return memory_cache.DecodedSplit(source, f"{spec.name} {split}") if spec.cache else source
 
 
-def num_outputs(ds) -> int:
+def num_outputs(spec: DatasetSpec) -> int:
   """The model's `num_classes`: the label's classes, or a language model's vocabulary size."""
-  if ds.get("seq_len", 0) > 0:
-    return len(language_model.vocabulary(ds))
-  return num_classes(ds.name, ds.data_dir, ds.label_key)
+  if spec.seq_len > 0:
+    return len(language_model.vocabulary(spec))
+  return num_classes(spec.name, spec.data_dir, spec.label_key)
 
 
 def image_arrays(name: str, split: str, data_dir: str | None = None, pool: int = 1) -> tuple[np.ndarray, np.ndarray]:

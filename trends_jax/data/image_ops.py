@@ -12,7 +12,7 @@ import math
 import numpy as np
 import PIL.Image
 
-from trends_jax.data.preprocess import OPS, register_random
+from trends_jax.data.op_registry import register, register_random
 from trends_jax.errors import UserError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -44,7 +44,7 @@ def _decode(example, key, channels):
   return {**example, key: value}
 
 
-@OPS.register("decode")
+@register("decode")
 def decode(key: str = "image", channels: int = 3):
   """JPEG/PNG bytes → uint8 (H, W, channels); arrays (TFDS already decoded them) pass through."""
   return functools.partial(_decode, key=key, channels=channels)
@@ -54,7 +54,7 @@ def _resize_op(example, key, height, width):
   return {**example, key: _resize(np.asarray(example[key]), height, width)}
 
 
-@OPS.register("resize")
+@register("resize")
 def resize(size, key: str = "image"):
   return functools.partial(_resize_op, key=key, **dict(zip(("height", "width"), _size_pair(size))))
 
@@ -66,7 +66,7 @@ def _resize_small(example, key, size):
   return {**example, key: _resize(image, max(size, round(h * scale)), max(size, round(w * scale)))}
 
 
-@OPS.register("resize_small")
+@register("resize_small")
 def resize_small(size: int, key: str = "image"):
   """Shorter side to `size`, aspect ratio kept (ImageNet evaluation: 256 before a 224 crop)."""
   return functools.partial(_resize_small, key=key, size=_size_pair(size)[0])
@@ -80,7 +80,7 @@ def _central_crop(example, key, height, width):
   return {**example, key: image[top:top + height, left:left + width]}
 
 
-@OPS.register("central_crop")
+@register("central_crop")
 def central_crop(size, key: str = "image"):
   return functools.partial(_central_crop, key=key, **dict(zip(("height", "width"), _size_pair(size))))
 
@@ -146,7 +146,7 @@ def _pixel_sequence(example, key, permutation):
   return {**example, key: sequence}
 
 
-@OPS.register("pixel_sequence")
+@register("pixel_sequence")
 def pixel_sequence(num_pixels: int = 0, permutation_seed: int | None = None, key: str = "image"):
   """(H, W, C) → (H·W, C) in raster order; with a seed, one fixed permutation (permuted MNIST)."""
   permutation = None

@@ -14,6 +14,7 @@ import functools
 
 
 from trends_jax.data import vocab as vocab_lib
+from trends_jax.data.spec import DatasetSpec
 from trends_jax.data.text_ops import LanguageModelWindows
 from trends_jax.errors import UserError
 
@@ -50,14 +51,14 @@ def _split_text(name: str, split: str, data_dir: str | None, text_file: str, tex
   return "\n\n".join(v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in values)
 
 
-def split_text(ds, split: str) -> str:
-  """The whole text of `split` of the config's dataset (`ds`: config.dataset)."""
-  return _split_text(ds.name, split, ds.data_dir, ds.get("text_file", ""), ds.get("text_key", "text"))
+def split_text(spec: DatasetSpec, split: str) -> str:
+  """The whole text of `split` of the dataset."""
+  return _split_text(spec.name, split, spec.data_dir, spec.text_file, spec.text_key)
 
 
-def vocabulary(ds) -> vocab_lib.Vocabulary:
+def vocabulary(spec: DatasetSpec) -> vocab_lib.Vocabulary:
   """Every character of the training split, most frequent first, after padding and unknown."""
-  return _vocabulary(split_text(ds, ds.train_split))
+  return _vocabulary(split_text(spec, spec.train_split))
 
 
 @functools.lru_cache(maxsize=4)
@@ -65,15 +66,15 @@ def _vocabulary(text: str) -> vocab_lib.Vocabulary:
   return vocab_lib.Vocabulary.build([text])
 
 
-def windows(ds, split: str) -> LanguageModelWindows:
-  """Windows of `ds.seq_len` character ids over `split`, labels shifted by one character."""
-  if ds.get("preprocess"):
+def windows(spec: DatasetSpec, split: str) -> LanguageModelWindows:
+  """Windows of `spec.seq_len` character ids over `split`, labels shifted by one character."""
+  if spec.preprocess:
     raise UserError(f"a language model reads character ids, not preprocessed examples; set "
-                    f"dataset.preprocess='' (got {ds.preprocess!r})")
-  text = split_text(ds, split)
-  if ds.seq_len >= len(text):
-    raise UserError(f"dataset.seq_len={ds.seq_len} needs more than the {len(text):,} characters of the "
+                    f"dataset.preprocess='' (got {spec.preprocess!r})")
+  text = split_text(spec, split)
+  if spec.seq_len >= len(text):
+    raise UserError(f"dataset.seq_len={spec.seq_len} needs more than the {len(text):,} characters of the "
                     f"{split!r} split; lower --config.dataset.seq_len below {len(text)}")
-  ids = vocabulary(ds).encode(text)
-  return LanguageModelWindows(ids, ds.seq_len)
+  ids = vocabulary(spec).encode(text)
+  return LanguageModelWindows(ids, spec.seq_len)
 

@@ -20,25 +20,25 @@ import jax
 import numpy as np
 
 from trends_jax.data import preprocess
+from trends_jax.data.spec import DatasetSpec
 
 
 def _select(example, input_key: str, label_key: str):
   return {"inputs": example[input_key], "label": np.asarray(example[label_key], np.int32)}
 
 
-def _transforms(spec: str, input_key: str, label_key: str, source=None) -> list:
-  return preprocess.parse(spec, source) + [
-      preprocess.Apply(functools.partial(_select, input_key=input_key, label_key=label_key))]
+def _transforms(spec: DatasetSpec, source=None) -> list:
+  return preprocess.parse(spec.preprocess, source) + [
+      preprocess.Apply(functools.partial(_select, input_key=spec.input_key, label_key=spec.label_key))]
 
 
 def local_batch_size(global_batch_size: int) -> int:
   return global_batch_size // jax.process_count()
 
 
-def example_batch(source, *, preprocess_spec: str = "", input_key: str = "image",
-                  label_key: str = "label") -> dict:
+def example_batch(source, spec: DatasetSpec) -> dict:
   """The first example, preprocessed, as a batch of one: shapes for model initialization."""
-  example = preprocess.apply_all(source[0], _transforms(preprocess_spec, input_key, label_key, source))
+  example = preprocess.apply_all(source[0], _transforms(spec, source))
   return jax.tree.map(lambda x: np.asarray(x)[None], example)
 
 
@@ -164,29 +164,27 @@ class BatchLoader:
     self._next_index = state["last_seen_indices"]["0"] + 1
 
 
-def train_loader(source, *, global_batch_size: int, seed: int, preprocess_spec: str = "",
-                 input_key: str = "image", label_key: str = "label",
-                 num_workers: int = 0, read_threads: int = -1):
+def train_loader(source, spec: DatasetSpec, *, global_batch_size: int, seed: int):
   """Endless, reshuffled every epoch; each process reads its part of every global batch.
 
-  With worker processes, grain's DataLoader (decoding in parallel, for large images); without,
-  a `BatchLoader` that reads the same batches faster.
+  With worker processes (`spec.num_workers`), grain's DataLoader (decoding in parallel, for large
+  images); without, a `BatchLoader` that reads the same batches faster.
   """
   sampler = GlobalBatchSampler(len(source), global_batch_size, seed,
                                jax.process_index(), jax.process_count())
-  transforms = _transforms(preprocess_spec, input_key, label_key, source)
-  if num_workers == 0:
+  transforms = _transforms(spec, source)
+  if spec.num_workers == 0:
     return BatchLoader(source, sampler, transforms, local_batch_size(global_batch_size))
   operations = transforms + [grain.transforms.Batch(local_batch_size(global_batch_size), drop_remainder=True)]
   return grain.DataLoader(data_source=source, sampler=sampler, operations=operations,
                           shard_options=grain.sharding.NoSharding(),  # The sampler picks each process's part.
-                          worker_count=num_workers, read_options=read_options(read_threads))
+                          worker_count=spec.num_workers, read_options=read_options(spec.read_threads))
 
 
-def eval_batches(source, *, global_batch_size: int, preprocess_spec: str = "",
-                 input_key: str = "image", label_key: str = "label") -> Iterator[dict]:
-  """One ordered pass; every process yields the same number of batches (padded, `mask`=0)."""
-  transforms = _transforms(preprocess_spec, input_key, label_key, source)
+def eval_batches(source, spec: DatasetSpec, *, global_batch_size: int) -> Iterator[dict]:
+  """One ordered pass with the evaluation preprocessing (`spec.for_eval()`); every process yields
+  the same number of batches (padded, `mask`=0)."""
+  transforms = _transforms(spec.for_eval(), source)
   per_process = local_batch_size(global_batch_size)
   num_batches = math.ceil(len(source) / global_batch_size)
   offset = jax.process_index() * per_process

@@ -4,9 +4,10 @@ Each op maps an example dict to an example dict. Random ops also take a numpy Ge
 grain derives from (seed, position in the epoch-ordered stream), so augmentation is reproducible
 and resumes exactly. Ops are module-level functions bound with functools.partial, so pipelines
 pickle into grain worker processes. Image ops live in `image_ops`, text ops in `text_ops` and
-`text_features`. Ops that fit something on the training split (a vocabulary, document frequencies)
-are registered with `register_fitted`: `parse` hands them the data source being read, from which
-they find that split (`fitted`).
+`text_features`; they register into `op_registry`, a leaf, which this module reads. Ops that fit
+something on the training split (a vocabulary, document frequencies) are registered with
+`register_fitted`: `parse` hands them the data source being read, from which they find that
+split (`fitted`).
 """
 
 import ast
@@ -15,22 +16,10 @@ import functools
 import grain
 import numpy as np
 
+# Importing the op families fills the registry.
+from trends_jax.data import image_ops, text_features, text_ops  # noqa: F401
+from trends_jax.data.op_registry import FITTED_OPS, OPS, RANDOM_OPS, register
 from trends_jax.errors import UserError
-from trends_jax.registry import Registry
-
-OPS = Registry("preprocessing op", "dataset.preprocess")
-RANDOM_OPS: set[str] = set()  # Names of ops whose functions take (example, rng).
-FITTED_OPS: set[str] = set()  # Names of ops whose constructors take `source=` (the data read).
-
-
-def register_random(name: str):
-  RANDOM_OPS.add(name)
-  return OPS.register(name)
-
-
-def register_fitted(name: str):
-  FITTED_OPS.add(name)
-  return OPS.register(name)
 
 
 def _value_range(example, lo, hi, key, in_max):
@@ -38,7 +27,7 @@ def _value_range(example, lo, hi, key, in_max):
   return {**example, key: lo + x * ((hi - lo) / in_max)}
 
 
-@OPS.register("value_range")
+@register("value_range")
 def value_range(lo: float = 0.0, hi: float = 1.0, key: str = "image", in_max: float = 255.0):
   """Maps [0, in_max] to [lo, hi] as float32."""
   return functools.partial(_value_range, lo=lo, hi=hi, key=key, in_max=in_max)
@@ -49,7 +38,7 @@ def _standardize(example, mean, std, key):
   return {**example, key: (x - np.float32(mean)) / np.float32(std)}
 
 
-@OPS.register("standardize")
+@register("standardize")
 def standardize(mean, std, key: str = "image"):
   """(x - mean) / std, per channel when given sequences."""
   return functools.partial(_standardize, mean=np.asarray(mean, np.float32),
@@ -60,7 +49,7 @@ def _flatten(example, key):
   return {**example, key: np.reshape(example[key], (-1,))}
 
 
-@OPS.register("flatten")
+@register("flatten")
 def flatten(key: str = "image"):
   return functools.partial(_flatten, key=key)
 
@@ -134,7 +123,3 @@ def parse(spec: str, source=None) -> list:
       raise UserError(f"dataset.preprocess: {part!r}: {e}") from None
     fns.append(RandomApply(fn) if call.func.id in RANDOM_OPS else Apply(fn))
   return fns
-
-
-# Importing the op families fills the registry.
-from trends_jax.data import image_ops, text_features, text_ops  # noqa: E402,F401

@@ -27,7 +27,7 @@ import functools
 import numpy as np
 
 from trends_jax.data import fitted
-from trends_jax.data.preprocess import register_fitted
+from trends_jax.data.op_registry import register_fitted
 from trends_jax.data.vocab import word_tokens
 from trends_jax.errors import UserError
 

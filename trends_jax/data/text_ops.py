@@ -10,7 +10,7 @@ import numpy as np
 
 from trends_jax.data import fitted
 from trends_jax.data import vocab as vocab_lib
-from trends_jax.data.preprocess import OPS, register_fitted
+from trends_jax.data.op_registry import register, register_fitted
 from trends_jax.errors import UserError
 
 
@@ -19,7 +19,7 @@ def _decode_text(example, key):
   return {**example, key: value.decode("utf-8") if isinstance(value, (bytes, np.bytes_)) else str(value)}
 
 
-@OPS.register("decode_text")
+@register("decode_text")
 def decode_text(key: str = "text"):
   return functools.partial(_decode_text, key=key)
 

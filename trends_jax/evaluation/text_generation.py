@@ -19,6 +19,7 @@ import numpy as np
 from trends_jax.training import trained
 from trends_jax.data import language_model
 from trends_jax.data import vocab as vocab_lib
+from trends_jax.data.spec import DatasetSpec
 from trends_jax.errors import UserError
 from trends_jax.run.workdir import Workdir
 
@@ -59,7 +60,7 @@ def load(workdir: str) -> LanguageModel:
                     "pass a run of configs/char_lm.py")
   run = trained.load(workdir)
   return LanguageModel(run.config, run.model, run.variables["params"],
-                       language_model.vocabulary(run.config.dataset), run.step)
+                       language_model.vocabulary(DatasetSpec.from_config(run.config.dataset)), run.step)
 
 
 @functools.partial(jax.jit, static_argnames=("model", "length"))

@@ -1,1 +1,2 @@
-"""Hyperparameter sweeps: pieces that expand to trials, local and Ray runners, the results table."""
+"""Hyperparameter sweeps: the pieces config files call (`hyper`), one trial's id, checks, process
+and files (`trial`), the local and Ray backends (`local`, `ray_backend`), the table (`results`)."""

@@ -98,11 +98,8 @@ def build_program(config: ml_collections.ConfigDict, strategy, example_inputs, n
 def evaluate(eval_step, state, strategy, config, source) -> dict:
   """Mean loss and metrics over the whole evaluation split."""
   totals = None
-  batches = pipeline.eval_batches(
-      source, global_batch_size=config.eval_batch_size or config.batch_size,
-      preprocess_spec=config.dataset.eval_preprocess or config.dataset.preprocess,
-      input_key=config.dataset.input_key,
-      label_key=config.dataset.label_key)
+  batches = pipeline.eval_batches(source, data.DatasetSpec.from_config(config.dataset),
+                                  global_batch_size=config.eval_batch_size or config.batch_size)
   for batch in batches:
     sums = eval_step(state, strategy.put_batch(batch))
     totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
@@ -119,10 +116,11 @@ class SupervisedTrainer(loop.Trainer):
 
   def setup(self) -> None:
     config, ds = self.config, self.config.dataset
-    self.train_source = data.examples(ds, ds.train_split)
-    self.eval_sources = {"eval": data.examples(ds, ds.eval_split)}
+    self.spec = spec = data.DatasetSpec.from_config(ds)
+    self.train_source = data.examples(spec, ds.train_split)
+    self.eval_sources = {"eval": data.examples(spec, ds.eval_split)}
     if ds.get("train_eval_split"):
-      self.eval_sources["train_eval"] = data.examples(ds, ds.train_eval_split)
+      self.eval_sources["train_eval"] = data.examples(spec, ds.train_eval_split)
     for split, source in (("train_split", self.train_source), *(
         ("eval_split" if name == "eval" else "train_eval_split", s) for name, s in self.eval_sources.items())):
       if len(source) == 0:
@@ -135,10 +133,9 @@ class SupervisedTrainer(loop.Trainer):
                       f"of dataset.train_split {ds.train_split!r}; use a batch of at most that, e.g. "
                       f"--config.batch_size={_largest_batch(len(self.train_source), self.strategy.num_devices)}")
     self.num_steps = config_lib.num_train_steps(config, len(self.train_source))
-    self.input_kwargs = dict(preprocess_spec=ds.preprocess, input_key=ds.input_key, label_key=ds.label_key)
-    example = pipeline.example_batch(self.train_source, **self.input_kwargs)
+    example = pipeline.example_batch(self.train_source, spec)
     preprocess.parse(ds.eval_preprocess)  # A bad evaluation spec fails now, not at the first eval.
-    self.program = build_program(config, self.strategy, example["inputs"], data.num_outputs(ds), self.num_steps)
+    self.program = build_program(config, self.strategy, example["inputs"], data.num_outputs(spec), self.num_steps)
     self.state_shapes, self.make_state = self.program.state_shapes, self.program.make_state
 
   def describe(self, state) -> str:
@@ -149,10 +146,8 @@ class SupervisedTrainer(loop.Trainer):
             f"{jax.devices()[0].platform} device(s), parallel={config.parallel}, dtype={config.dtype}")
 
   def start(self, data_state: dict | None) -> None:
-    config, ds = self.config, self.config.dataset
-    loader = pipeline.train_loader(self.train_source, global_batch_size=config.batch_size,
-                                   seed=config.seed, num_workers=ds.num_workers,
-                                   read_threads=ds.get("read_threads", -1), **self.input_kwargs)
+    loader = pipeline.train_loader(self.train_source, self.spec, global_batch_size=self.config.batch_size,
+                                   seed=self.config.seed)
     loader_iterator = iter(loader)
     if data_state is not None:
       pipeline.restore_loader_state(loader_iterator, data_state)

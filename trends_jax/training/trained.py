@@ -41,11 +41,11 @@ def load(workdir: str) -> Run:
     checkpointer.close()
     raise UserError(f"{run.path} has no checkpoint yet; train it first (experiments/train.py)")
   ds = config.dataset
-  example = pipeline.example_batch(data.examples(ds, ds.train_split), preprocess_spec=ds.preprocess,
-                                   input_key=ds.input_key, label_key=ds.label_key)["inputs"]
+  spec = data.DatasetSpec.from_config(ds)
+  example = pipeline.example_batch(data.examples(spec, ds.train_split), spec)["inputs"]
   num_steps = (run.read_status() or {}).get("num_train_steps") or config.num_train_steps or 1
   strategy = parallel.create("jit", jax.devices()[:1])
-  program = train.build_program(config, strategy, example, data.num_outputs(ds), num_steps)
+  program = train.build_program(config, strategy, example, data.num_outputs(spec), num_steps)
   state, _ = checkpointer.restore(step, strategy.abstract_state(program.state_shapes))
   checkpointer.close()
   variables = {"params": state.params}
