@@ -9,6 +9,11 @@ data position and export (see `Trainer`).
 
 Reads top to bottom: checks → the trainer's data and program → room in the workdir → state
 (restored or new) → loop (train, log, evaluate, checkpoint, preemption) → finish.
+
+A train row of metrics.jsonl averages the steps since the previous row; after a resume, the first
+one averages only the steps since the checkpoint (the same rows as an uninterrupted run's when
+checkpoint_every_steps is a multiple of log_every_steps). status.json's wall_seconds adds up the
+attempts, each up to its last checkpoint.
 """
 
 import math
