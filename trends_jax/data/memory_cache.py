@@ -1,6 +1,6 @@
 """A split decoded once and held in memory (`dataset.cache=True`), for datasets of up to a few
 hundred MB such as MNIST, Fashion-MNIST and CIFAR: reading a record is then a list index instead
-of a file read and a PNG decode (158 µs per MNIST digit here).
+of a file read and a PNG decode (docs/performance.md has the rates).
 """
 
 import os

@@ -121,8 +121,8 @@ class GlobalBatchSampler:
 class BatchLoader:
   """grain's DataLoader with no worker processes, reading a whole batch per call.
 
-  The DataLoader spends about 60 µs of Python per record on its own machinery, 4 ms of every
-  batch of 64 digits, which the training step cannot hide on a 2-core machine. This reads the
+  The DataLoader spends tens of microseconds of Python per record on its own machinery, which a
+  small model's step cannot hide on a machine with few cores (docs/performance.md). This reads the
   batch's records in one `__getitems__` call and runs the same transforms with the same per-record
   generators, so it yields the DataLoader's batches exactly, and its state is the DataLoader's
   state: a checkpoint written by either resumes with either.
