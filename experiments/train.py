@@ -17,12 +17,10 @@ import importlib
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from absl import flags
 
-from absl import flags  # noqa: E402
-
-from experiments import launch  # noqa: E402
-from trends_jax.run import compilation_cache, distributed  # noqa: E402
+import launch
+from trends_jax.run import compilation_cache, distributed
 
 FLAGS = flags.FLAGS
 launch.define_config_flag()

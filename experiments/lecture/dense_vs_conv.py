@@ -17,32 +17,22 @@ does 9× the dense layer's multiply-adds: 679M against 75.5M). Fashion-MNIST, 50
 87.05% against the 2×116 MLP's 85.01% (105,802 parameters). All 3 claims hold.
 """
 
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import matplotlib.pyplot as plt
+import numpy as np
+from absl import flags
 
-import flax.linen as nn  # noqa: E402
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import matplotlib  # noqa: E402
-import numpy as np  # noqa: E402
-from absl import flags  # noqa: E402
-
-from experiments import launch  # noqa: E402
-from trends_jax import models  # noqa: E402
-from trends_jax.run import plots, results as report  # noqa: E402
-from trends_jax.training import supervised as train  # noqa: E402
-from trends_jax.training.config import base_config  # noqa: E402
-from trends_jax.run.workdir import Workdir  # noqa: E402
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import scaffold
+from trends_jax import models
+from trends_jax.run import plots
+from trends_jax.training import supervised as train
+from trends_jax.training.config import base_config
+from trends_jax.run.workdir import Workdir
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("workdir", None, "Where runs, results and figures go.")
-flags.mark_flag_as_required("workdir")
-flags.DEFINE_bool("quick", False, "A few steps on a slice of Fashion-MNIST (for tests).")
 flags.DEFINE_string("data_dir", None, "TFDS data directory.")
 flags.DEFINE_list("budgets", None, "Parameter budgets to train at (default medium; quick small): small, medium.")
 
@@ -157,7 +147,7 @@ def main(argv):
   budgets = FLAGS.budgets or (["small"] if FLAGS.quick else ["medium"])
   unknown = [b for b in budgets if b not in BUDGETS]
   if unknown:
-    launch.fail(f"unknown budget {unknown[0]!r} in --budgets; known: {', '.join(BUDGETS)}")
+    scaffold.fail(f"unknown budget {unknown[0]!r} in --budgets; known: {', '.join(BUDGETS)}")
   layer_rows = []
   for name, (layer, shape, positions) in LAYERS.items():
     counts = parameter_count(layer, shape)
@@ -172,9 +162,9 @@ def main(argv):
     width = mlp_width_for(cnn_parameters)
     for model, kwargs in (("cnn", cnn_fields), ("mlp", {"depth": MLP_DEPTH, "width": width})):
       config = fashion_config({"name": model, **kwargs}, FLAGS.quick)
-      run_dir = os.path.join(FLAGS.workdir, "runs", f"{budget}_{model}")
+      run_dir = scaffold.output("runs", f"{budget}_{model}")
       print(f"--- {budget} {model}", flush=True)
-      status = launch.run_user_code(lambda: train.train_and_evaluate(config, run_dir))
+      status = scaffold.run_user_code(lambda: train.train_and_evaluate(config, run_dir))
       final = [r for r in Workdir(run_dir).read_metrics() if r["split"] == "eval"][-1]
       run_rows.append({"budget": budget, "model": model,
                        "architecture": (f"conv {cnn_fields['features']} k{cnn_fields['kernel_size']}, dense "
@@ -184,23 +174,19 @@ def main(argv):
                        "test_loss": final["loss"], "steps": status["step"],
                        "wall_seconds": status.get("wall_seconds")})
 
-  os.makedirs(FLAGS.workdir, exist_ok=True)
-  plot_layers(layer_rows, os.path.join(FLAGS.workdir, "layer_parameters.png"))
-  plot_accuracy(run_rows, os.path.join(FLAGS.workdir, "accuracy.png"))
+  plot_layers(layer_rows, scaffold.output("layer_parameters.png"))
+  plot_accuracy(run_rows, scaffold.output("accuracy.png"))
   claims = lecture_claims({r["layer"]: r for r in layer_rows}, run_rows)
   notes = ("Layer table: one layer on a 768×1024×3 input (the convolutions with 'same' padding, stride 1); "
            "multiply-adds per image = kernel weights × output positions. Runs: Fashion-MNIST, "
            f"{run_rows[0]['steps']} steps of 128, Adam 2e-3 with cosine decay, test accuracy on Fashion-MNIST's "
            f"{config.dataset.eval_split!r} split; the MLP's width is the one whose parameter count is nearest "
-           "the CNN's.\n\n" + "\n".join(
-               f"- {'holds' if ok else 'does NOT hold'}: {claim}" for claim, ok in claims.items()))
-  report.write(FLAGS.workdir, "Dense against convolutional layers",
-               {"image": list(IMAGE), "budgets": {b: {**BUDGETS[b], "features": list(BUDGETS[b]["features"])}
-                                                  for b in budgets},
-                "claims": {k: bool(v) for k, v in claims.items()}},
-               {"one layer on a 1024×768 RGB image": layer_rows, "Fashion-MNIST": run_rows}, notes)
-  print(open(os.path.join(FLAGS.workdir, "results.md")).read())
+           "the CNN's.")
+  scaffold.finish("Dense against convolutional layers",
+                  {"image": list(IMAGE), "budgets": {b: {**BUDGETS[b], "features": list(BUDGETS[b]["features"])}
+                                                     for b in budgets}},
+                  {"one layer on a 1024×768 RGB image": layer_rows, "Fashion-MNIST": run_rows}, notes, claims)
 
 
 if __name__ == "__main__":
-  launch.run(main)
+  scaffold.run(main)

@@ -44,23 +44,21 @@ import tempfile
 import time
 from typing import Callable
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import jax
+import numpy as np
+from absl import flags
 
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
-from absl import flags  # noqa: E402
-
-from experiments import launch  # noqa: E402
-from trends_jax.bench import timing as benchmark, hardware  # noqa: E402
-from trends_jax.run import compilation_cache, results as report  # noqa: E402
-from trends_jax import data  # noqa: E402
-from trends_jax.training import parallel  # noqa: E402
-from trends_jax.training import config as config_lib  # noqa: E402
-from trends_jax.data import pipeline  # noqa: E402
-from trends_jax.errors import UserError  # noqa: E402
+from trends_jax.run import cli
+from trends_jax.bench import timing as benchmark, hardware
+from trends_jax.run import compilation_cache, results as report
+from trends_jax import data
+from trends_jax.training import parallel
+from trends_jax.training import config as config_lib
+from trends_jax.data import pipeline
+from trends_jax.errors import UserError
 
 FLAGS = flags.FLAGS
-launch.define_config_flag()
+cli.define_config_flag()
 flags.mark_flag_as_required("config")
 flags.DEFINE_string("workdir", "runs/bench", "Where results.json and results.md go.")
 flags.DEFINE_integer("steps", 20, "Timed train and eval steps (after --warmup).")
@@ -226,19 +224,19 @@ def main(argv):
   sizes = {k: QUICK[k] if FLAGS.quick and not FLAGS[k].present else FLAGS[k].value for k in QUICK}
   bad = next((k for k, v in sizes.items() if v < MINIMUM[k]), None)
   if bad:
-    launch.fail(f"--{bad} must be >= {MINIMUM[bad]}, got {sizes[bad]}")
+    cli.fail(f"--{bad} must be >= {MINIMUM[bad]}, got {sizes[bad]}")
   config = FLAGS.config.copy_and_resolve_references()
   trainer = config.get("trainer", "supervised")
   if trainer not in TRAINERS:
-    launch.fail(f"unknown trainer {trainer!r} in config.trainer; known: {', '.join(TRAINERS)}")
+    cli.fail(f"unknown trainer {trainer!r} in config.trainer; known: {', '.join(TRAINERS)}")
   if trainer == "supervised":
-    launch.run_user_code(lambda: config_lib.validate(config, parallel.create(config.parallel).num_devices,
+    cli.run_user_code(lambda: config_lib.validate(config, parallel.create(config.parallel).num_devices,
                                                      jax.process_count()))
   if FLAGS.synthetic:
     config.dataset.num_workers = 0
   cache_dir = compilation_cache.enable(config.get("compilation_cache_dir", compilation_cache.DEFAULT_DIR))
   with benchmark.synthetic_data(SYNTHETIC_EXAMPLES) if FLAGS.synthetic else contextlib.nullcontext():
-    results = launch.run_user_code(lambda: bench(config, trainer, sizes))
+    results = cli.run_user_code(lambda: bench(config, trainer, sizes))
   results["compilation_cache_dir"] = cache_dir or ""
 
   targets = {goal: meets(results[key]) for key, (goal, meets) in TARGETS.items() if key in results}
@@ -251,4 +249,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  launch.run(main)
+  cli.run(main)

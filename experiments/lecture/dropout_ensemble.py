@@ -18,31 +18,21 @@ the average of 2 / 10 / 100 thinned networks 84.37 / 85.03 / 85.05% (log-probabi
 85.03 / 85.02%). All 3 claims hold.
 """
 
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import jax
+import jax.numpy as jnp
+import matplotlib.pyplot as plt
+import numpy as np
+from absl import flags
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import matplotlib  # noqa: E402
-import numpy as np  # noqa: E402
-from absl import flags  # noqa: E402
-
-from experiments import launch  # noqa: E402
-from trends_jax import data  # noqa: E402
-from trends_jax.run import plots, results as report  # noqa: E402
-from trends_jax.training import supervised as train, trained  # noqa: E402
-from trends_jax.training.config import base_config  # noqa: E402
-from trends_jax.data import pipeline  # noqa: E402
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import scaffold
+from trends_jax import data
+from trends_jax.run import plots
+from trends_jax.training import supervised as train, trained
+from trends_jax.training.config import base_config
+from trends_jax.data import pipeline
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("workdir", None, "Where the run, results and figures go.")
-flags.mark_flag_as_required("workdir")
-flags.DEFINE_bool("quick", False, "A tiny network, a few steps, a slice of the data, 8 samples (for tests).")
 flags.DEFINE_string("data_dir", None, "TFDS data directory.")
 flags.DEFINE_integer("samples", None, "Thinned networks sampled per test image (default 100; quick 8).")
 flags.DEFINE_integer("seed", 0, "Seed of the dropout masks at test time.")
@@ -146,16 +136,15 @@ def main(argv):
   del argv
   samples = FLAGS.samples if FLAGS.samples is not None else (8 if FLAGS.quick else 100)
   if samples < 1:
-    launch.fail(f"--samples must be >= 1, got {samples}")
+    scaffold.fail(f"--samples must be >= 1, got {samples}")
   config = dropout_config(FLAGS.quick)
-  run_dir = os.path.join(FLAGS.workdir, "runs", "mlp_dropout")
-  status = launch.run_user_code(lambda: train.train_and_evaluate(config, run_dir))
-  run = launch.run_user_code(lambda: trained.load(run_dir))
+  run_dir = scaffold.output("runs", "mlp_dropout")
+  status = scaffold.run_user_code(lambda: train.train_and_evaluate(config, run_dir))
+  run = scaffold.run_user_code(lambda: trained.load(run_dir))
   sizes = ensemble_sizes(samples)
   accuracy = evaluate(run, samples, sizes, FLAGS.seed)
 
-  os.makedirs(FLAGS.workdir, exist_ok=True)
-  plot(accuracy, sizes, os.path.join(FLAGS.workdir, "mc_dropout.png"))
+  plot(accuracy, sizes, scaffold.output("mc_dropout.png"))
   single = accuracy["single"]
   rows = [{"prediction": "full network (weight scaling)", "networks": 1, "test_accuracy": float(accuracy["full"])},
           {"prediction": "one thinned network, mean", "networks": 1, "test_accuracy": float(single.mean())},
@@ -168,14 +157,12 @@ def main(argv):
   notes = (f"MLP 2×{config.model.width} ReLU, dropout {DROPOUT_RATE} after each hidden layer, Adam 1e-3 (cosine), "
            f"{status['step']} steps of {config.batch_size} on Fashion-MNIST; accuracies on the "
            f"{config.dataset.eval_split} split. A thinned network draws a fresh mask per image; the averages "
-           f"use the first N of {samples} masks per image.\n\n" + "\n".join(
-               f"- {'holds' if ok else 'does NOT hold'}: {claim}" for claim, ok in claims.items()))
-  report.write(FLAGS.workdir, "Dropout as an ensemble of thinned networks",
-               {"samples": samples, "dropout_rate": DROPOUT_RATE, "ensemble_sizes": sizes,
-                "single_network_accuracies": single.tolist(), "claims": {k: bool(v) for k, v in claims.items()}},
-               {"test accuracy": rows}, notes)
-  print(open(os.path.join(FLAGS.workdir, "results.md")).read())
+           f"use the first N of {samples} masks per image.")
+  scaffold.finish("Dropout as an ensemble of thinned networks",
+                  {"samples": samples, "dropout_rate": DROPOUT_RATE, "ensemble_sizes": sizes,
+                   "single_network_accuracies": single.tolist()},
+                  {"test accuracy": rows}, notes, claims)
 
 
 if __name__ == "__main__":
-  launch.run(main)
+  scaffold.run(main)

@@ -9,28 +9,18 @@ against the step), results.json and results.md (final accuracies, the generaliza
 lecture's claims checked against them).
 """
 
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import matplotlib.pyplot as plt
+from absl import flags
 
-import matplotlib  # noqa: E402
-from absl import flags  # noqa: E402
-
-from experiments import launch  # noqa: E402
-from trends_jax.run import plots, results as report  # noqa: E402
-from trends_jax.training import supervised as train  # noqa: E402
-from trends_jax.training.config import base_config  # noqa: E402
-from trends_jax.run.workdir import Workdir  # noqa: E402
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import scaffold
+from trends_jax.run import plots
+from trends_jax.training import supervised as train
+from trends_jax.training.config import base_config
+from trends_jax.run.workdir import Workdir
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("workdir", None, "Where runs, results and figures go.")
-flags.DEFINE_bool("quick", False, "A few steps per variant (for tests).")
 flags.DEFINE_string("data_dir", None, "TFDS data directory.")
-flags.mark_flag_as_required("workdir")
 
 # variant: config overrides (dotted paths).
 VARIANTS = {
@@ -91,9 +81,9 @@ def main(argv):
     for path, value in overrides.items():
       section, field = path.split(".")
       config[section][field] = value
-    run_dir = os.path.join(FLAGS.workdir, "runs", variant)
+    run_dir = scaffold.output("runs", variant)
     print(f"--- {variant}", flush=True)
-    status = launch.run_user_code(lambda: train.train_and_evaluate(config, run_dir))
+    status = scaffold.run_user_code(lambda: train.train_and_evaluate(config, run_dir))
     records = Workdir(run_dir).read_metrics()
     curves[variant] = records
     final = {split: [r for r in records if r["split"] == split][-1] for split in ("train_eval", "eval")}
@@ -111,7 +101,7 @@ def main(argv):
     ax.set_xlabel("step")
     ax.grid(alpha=0.3)
   axes[0].legend()
-  plots.save(fig, os.path.join(FLAGS.workdir, "curves.png"))
+  plots.save(fig, scaffold.output("curves.png"))
 
   best = max(rows, key=lambda r: r["test_accuracy"])
   none = rows[0]
@@ -119,12 +109,10 @@ def main(argv):
   notes = (f"MLP 2×1024 ReLU, SGD momentum 0.9 lr 0.05, batch 100, {rows[0]['steps']} steps on the first "
            "1,000 MNIST-5k training digits; test: MNIST-5k's 1,000 test digits. "
            f"Without regularization the gap is {none['gap']:.3f}; the best test accuracy is "
-           f"{best['variant']} ({best['test_accuracy']:.3f} vs {none['test_accuracy']:.3f}).\n\n"
-           + report.claim_lines(claims))
-  report.write(FLAGS.workdir, "Regularization on 1,000 MNIST digits", {"variants": VARIANTS, "claims": claims},
-               {"final accuracies": rows}, notes)
-  print(open(os.path.join(FLAGS.workdir, "results.md")).read())
+           f"{best['variant']} ({best['test_accuracy']:.3f} vs {none['test_accuracy']:.3f}).")
+  scaffold.finish("Regularization on 1,000 MNIST digits", {"variants": VARIANTS},
+                  {"final accuracies": rows}, notes, claims)
 
 
 if __name__ == "__main__":
-  launch.run(main)
+  scaffold.run(main)
