@@ -33,7 +33,7 @@ from trends_jax.run import results as report
 from trends_jax.errors import UserError
 from trends_jax.models import recurrent
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", os.path.join(REPO, "configs", "cifar10.py:resnet18"),
                                 "The ResNet-18 config whose step is compared.", lock_config=True)

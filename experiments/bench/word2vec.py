@@ -47,7 +47,7 @@ VARIANTS = {"pool": {"model.negative_pool": 1024}, "per_pair": {"model.negative_
 
 
 def _config(architecture: str):
-  path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs",
+  path = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "configs",
                       f"word2vec_{architecture}.py")
   spec = importlib.util.spec_from_file_location(f"word2vec_{architecture}", path)
   module = importlib.util.module_from_spec(spec)
@@ -144,9 +144,7 @@ def main(argv):
     gensim_rate = rows[-1]["words_per_sec"]
     for variant in (FLAGS.variants if architecture == "skipgram" else [""]):
       run_config = config.copy_and_resolve_references()
-      for key, value in VARIANTS.get(variant, {}).items():
-        section, field = key.split(".")
-        run_config[section][field] = value
+      run_config.update_from_flattened_dict(VARIANTS.get(variant, {}))
       print(f"{architecture}: trends_jax {variant}", flush=True)
       row = run_trends_jax(run_config, f"{architecture}_{variant}".rstrip("_"))
       rows.append({"architecture": architecture, "variant": variant, **row,

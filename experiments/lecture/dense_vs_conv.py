@@ -29,7 +29,6 @@ import scaffold
 from trends_jax import models
 from trends_jax.run import plots
 from trends_jax.training import supervised as train
-from trends_jax.training.config import base_config
 from trends_jax.run.workdir import Workdir
 
 FLAGS = flags.FLAGS
@@ -72,27 +71,6 @@ def mlp_width_for(budget: int) -> int:
     middle = (low + high) // 2
     low, high = (middle, high) if count(middle) <= budget else (low, middle)
   return min((low, high), key=lambda width: abs(count(width) - budget))
-
-
-def fashion_config(model_fields: dict, quick: bool):
-  c = base_config()
-  c.batch_size = 128
-  c.num_train_steps = 10 if quick else 500
-  c.eval_every_steps = c.num_train_steps  # Evaluating 10,000 images costs as much as ~40 steps.
-  c.log_every_steps = 10 if quick else 50
-  c.checkpoint_every_steps = c.num_train_steps
-  c.eval_batch_size = 1000
-  c.model.update(model_fields)
-  c.optimizer.name = "adam"
-  c.optimizer.learning_rate = 2e-3
-  c.optimizer.schedule = "cosine"
-  c.optimizer.warmup_steps = 2 if quick else 50
-  c.dataset.name = "fashion_mnist"
-  c.dataset.data_dir = FLAGS.data_dir
-  if quick:
-    c.dataset.train_split = "train[:1000]"
-    c.dataset.eval_split = "test[:300]"
-  return c
 
 
 def plot_layers(rows: list[dict], path: str) -> None:
@@ -161,7 +139,9 @@ def main(argv):
     cnn_parameters = sum(parameter_count(models.create("cnn", **cnn_fields), FASHION_SHAPE).values())
     width = mlp_width_for(cnn_parameters)
     for model, kwargs in (("cnn", cnn_fields), ("mlp", {"depth": MLP_DEPTH, "width": width})):
-      config = fashion_config({"name": model, **kwargs}, FLAGS.quick)
+      config = scaffold.load_config("lecture/dense_vs_conv", f"{model},quick" if FLAGS.quick else model)
+      config.model.update({"name": model, **kwargs})
+      config.dataset.data_dir = FLAGS.data_dir
       run_dir = scaffold.output("runs", f"{budget}_{model}")
       print(f"--- {budget} {model}", flush=True)
       status = scaffold.run_user_code(lambda: train.train_and_evaluate(config, run_dir))

@@ -29,7 +29,6 @@ import scaffold
 from trends_jax import data
 from trends_jax.run import plots
 from trends_jax.training import supervised as train, trained
-from trends_jax.training.config import base_config
 from trends_jax.data import pipeline
 
 FLAGS = flags.FLAGS
@@ -37,33 +36,7 @@ flags.DEFINE_string("data_dir", None, "TFDS data directory.")
 flags.DEFINE_integer("samples", None, "Thinned networks sampled per test image (default 100; quick 8).")
 flags.DEFINE_integer("seed", 0, "Seed of the dropout masks at test time.")
 
-DROPOUT_RATE = 0.5
 MATCH_POINTS = 0.01  # "Matches": within one point of accuracy.
-
-
-def dropout_config(quick: bool):
-  """A 2×256 ReLU MLP with dropout 0.5 on Fashion-MNIST."""
-  c = base_config()
-  c.batch_size = 128
-  c.num_train_steps = 20 if quick else 1000
-  c.eval_every_steps = 10 if quick else 250
-  c.log_every_steps = 10 if quick else 50
-  c.checkpoint_every_steps = c.num_train_steps
-  c.eval_batch_size = 1000
-  c.model.name = "mlp"
-  c.model.depth = 2
-  c.model.width = 32 if quick else 256
-  c.model.dropout_rate = DROPOUT_RATE
-  c.optimizer.name = "adam"
-  c.optimizer.learning_rate = 1e-3
-  c.optimizer.schedule = "cosine"
-  c.optimizer.warmup_steps = 2 if quick else 50
-  c.dataset.name = "fashion_mnist"
-  c.dataset.data_dir = FLAGS.data_dir
-  if quick:
-    c.dataset.train_split = "train[:2000]"
-    c.dataset.eval_split = "test[:500]"
-  return c
 
 
 def ensemble_sizes(samples: int) -> list[int]:
@@ -104,7 +77,7 @@ def evaluate(run: trained.Run, samples: int, sizes: list[int], seed: int) -> dic
   return {k: np.asarray(v) / totals["count"] for k, v in totals.items() if k != "count"}
 
 
-def plot(accuracy: dict, sizes: list[int], path: str) -> None:
+def plot(accuracy: dict, sizes: list[int], dropout_rate: float, path: str) -> None:
   fig, ax = plt.subplots(figsize=(7, 4.2))
   ax.plot(sizes, accuracy["arithmetic"], marker="o", label="average of probabilities")
   ax.plot(sizes, accuracy["geometric"], marker="s", label="average of log-probabilities")
@@ -115,7 +88,7 @@ def plot(accuracy: dict, sizes: list[int], path: str) -> None:
   ax.set_xscale("log")
   ax.set_xlabel("thinned networks averaged (N)")
   ax.set_ylabel("test accuracy")
-  ax.set_title(f"Monte-Carlo dropout (p = {DROPOUT_RATE}) on Fashion-MNIST")
+  ax.set_title(f"Monte-Carlo dropout (p = {dropout_rate}) on Fashion-MNIST")
   ax.grid(alpha=0.3, which="both")
   ax.legend(fontsize=8, loc="lower right")
   plots.save(fig, path)
@@ -137,14 +110,15 @@ def main(argv):
   samples = FLAGS.samples if FLAGS.samples is not None else (8 if FLAGS.quick else 100)
   if samples < 1:
     scaffold.fail(f"--samples must be >= 1, got {samples}")
-  config = dropout_config(FLAGS.quick)
+  config = scaffold.load_config("lecture/dropout_ensemble", "quick" if FLAGS.quick else None)
+  config.dataset.data_dir = FLAGS.data_dir
   run_dir = scaffold.output("runs", "mlp_dropout")
   status = scaffold.run_user_code(lambda: train.train_and_evaluate(config, run_dir))
   run = scaffold.run_user_code(lambda: trained.load(run_dir))
   sizes = ensemble_sizes(samples)
   accuracy = evaluate(run, samples, sizes, FLAGS.seed)
 
-  plot(accuracy, sizes, scaffold.output("mc_dropout.png"))
+  plot(accuracy, sizes, config.model.dropout_rate, scaffold.output("mc_dropout.png"))
   single = accuracy["single"]
   rows = [{"prediction": "full network (weight scaling)", "networks": 1, "test_accuracy": float(accuracy["full"])},
           {"prediction": "one thinned network, mean", "networks": 1, "test_accuracy": float(single.mean())},
@@ -154,12 +128,12 @@ def main(argv):
            for kind, key in (("probabilities", "arithmetic"), ("log-probabilities", "geometric"))
            for n, a in zip(sizes, accuracy[key])]
   claims = lecture_claims(accuracy, samples)
-  notes = (f"MLP 2×{config.model.width} ReLU, dropout {DROPOUT_RATE} after each hidden layer, Adam 1e-3 (cosine), "
+  notes = (f"MLP 2×{config.model.width} ReLU, dropout {config.model.dropout_rate} after each hidden layer, Adam 1e-3 (cosine), "
            f"{status['step']} steps of {config.batch_size} on Fashion-MNIST; accuracies on the "
            f"{config.dataset.eval_split} split. A thinned network draws a fresh mask per image; the averages "
            f"use the first N of {samples} masks per image.")
   scaffold.finish("Dropout as an ensemble of thinned networks",
-                  {"samples": samples, "dropout_rate": DROPOUT_RATE, "ensemble_sizes": sizes,
+                  {"samples": samples, "dropout_rate": config.model.dropout_rate, "ensemble_sizes": sizes,
                    "single_network_accuracies": single.tolist()},
                   {"test accuracy": rows}, notes, claims)
 

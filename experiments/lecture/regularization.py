@@ -16,13 +16,12 @@ from absl import flags
 import scaffold
 from trends_jax.run import plots
 from trends_jax.training import supervised as train
-from trends_jax.training.config import base_config
 from trends_jax.run.workdir import Workdir
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data_dir", None, "TFDS data directory.")
 
-# variant: config overrides (dotted paths).
+# variant: overrides (dotted paths) of configs/lecture/regularization.py.
 VARIANTS = {
     "none": {},
     "l2": {"optimizer.l2": 2e-3},
@@ -31,28 +30,6 @@ VARIANTS = {
     "dropout_0.5": {"model.dropout_rate": 0.5},
     "dropout_0.5+l2": {"model.dropout_rate": 0.5, "optimizer.l2": 2e-3},
 }
-
-
-def overfitting_config(quick: bool):
-  """A 2×1024 ReLU MLP, SGD with momentum, 1,000 training digits: it memorizes them."""
-  c = base_config()
-  c.batch_size = 100
-  c.num_train_steps = 30 if quick else 3000
-  c.eval_every_steps = 15 if quick else 150
-  c.log_every_steps = 15 if quick else 150
-  c.checkpoint_every_steps = c.num_train_steps
-  c.model.name = "mlp"
-  c.model.depth = 2
-  c.model.width = 128 if quick else 1024
-  c.model.dropout_rate = 0.0
-  c.optimizer.name = "momentum"
-  c.optimizer.learning_rate = 0.05
-  c.dataset.name = "mnist5k"
-  c.dataset.data_dir = FLAGS.data_dir
-  c.dataset.train_split = "train[:1000]"
-  c.dataset.train_eval_split = "train[:1000]"
-  c.eval_batch_size = 500
-  return c
 
 
 def lecture_claims(final: dict[str, dict]) -> dict[str, bool]:
@@ -77,10 +54,9 @@ def main(argv):
   del argv
   curves, rows = {}, []
   for variant, overrides in VARIANTS.items():
-    config = overfitting_config(FLAGS.quick)
-    for path, value in overrides.items():
-      section, field = path.split(".")
-      config[section][field] = value
+    config = scaffold.load_config("lecture/regularization", "quick" if FLAGS.quick else None)
+    config.dataset.data_dir = FLAGS.data_dir
+    config.update_from_flattened_dict(overrides)
     run_dir = scaffold.output("runs", variant)
     print(f"--- {variant}", flush=True)
     status = scaffold.run_user_code(lambda: train.train_and_evaluate(config, run_dir))

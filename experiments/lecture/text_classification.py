@@ -10,8 +10,6 @@ lecture's claims checked against them) and accuracy.png (final accuracies as bar
 against the step). `--quick` runs the configs' `quick` variants.
 """
 
-import importlib.util
-import os
 
 import jax
 import jax.numpy as jnp
@@ -29,8 +27,6 @@ from trends_jax.run.workdir import Workdir
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data_dir", None, "TFDS data directory.")
 
-CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
-
 # run name: (config file, argument, what the table calls it)
 RUNS = {
     "bow_binary": ("bbc_bow", "binary", "binary bag of words + logistic regression"),
@@ -38,13 +34,6 @@ RUNS = {
     "tfidf": ("bbc_bow", "tfidf", "TF-IDF + logistic regression"),
     "char_cnn": ("bbc_char_cnn", None, "character CNN"),
 }
-
-
-def load_config(name: str, arg: str | None):
-  spec = importlib.util.spec_from_file_location(name, os.path.join(CONFIGS, f"{name}.py"))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config(arg)
 
 
 def parameter_count(config) -> int:
@@ -99,7 +88,7 @@ def main(argv):
   for run, (config_name, arg, description) in RUNS.items():
     if FLAGS.quick:
       arg = f"{arg},quick" if arg else "quick"
-    config = load_config(config_name, arg)
+    config = scaffold.load_config(config_name, arg)
     config.dataset.data_dir = FLAGS.data_dir
     config.dataset.train_eval_split = "train"  # 1,781 articles: cheap next to training.
     run_dir = scaffold.output("runs", run)

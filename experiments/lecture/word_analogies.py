@@ -12,7 +12,6 @@ the lecture's claims checked (king − man + woman → queen; each offset answer
 Google section).
 """
 
-import importlib.util
 import os
 
 from absl import flags
@@ -46,11 +45,7 @@ def trained_vectors() -> word_vectors.WordVectors:
   if FLAGS.vectors:
     return word_vectors.load_word2vec_format(FLAGS.vectors, binary=FLAGS.binary)
   from trends_jax.training import word2vec as train_word2vec
-  path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "word2vec_skipgram.py")
-  spec = importlib.util.spec_from_file_location("word2vec_skipgram", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  config = module.get_config("quick" if FLAGS.quick else None)
+  config = scaffold.load_config("word2vec_skipgram", "quick" if FLAGS.quick else None)
   config.dataset.data_dir = FLAGS.data_dir
   run = scaffold.output("run")
   status = train_word2vec.train_and_evaluate(config, run)
