@@ -1,6 +1,6 @@
 r"""Input-pipeline throughput (examples/sec) with 0, 1 and 2 grain worker processes:
 
-    python experiments/bench_input.py [--batches=40] [--workdir=runs/bench_input]
+    python experiments/bench/input.py [--batches=40] [--workdir=runs/bench_input]
 
 Pipelines: Fashion-MNIST (28×28, value_range) read from its files and decoded into memory first
 (`dataset.cache`), and an ImageNet-shaped one on mock JPEGs (500×375, decode → inception_crop(224)

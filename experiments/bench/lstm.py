@@ -1,6 +1,6 @@
 r"""LSTM training-step time: this project's JAX LSTM against flax's cells and PyTorch's nn.LSTM.
 
-    python experiments/bench_lstm.py --workdir=runs/bench_lstm [--quick] [--batch=64 --length=100 --hidden=256]
+    python experiments/bench/lstm.py --workdir=runs/bench_lstm [--quick] [--batch=64 --length=100 --hidden=256]
 
 One step is the forward pass over a (batch, length, features) sequence through `layers` LSTM
 layers, a squared-error loss on every output, and the backward pass to every weight (no optimizer

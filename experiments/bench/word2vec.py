@@ -1,6 +1,6 @@
 r"""word2vec: trends_jax next to gensim, same corpus, same hyperparameters, same machine.
 
-    python experiments/bench_word2vec.py --workdir=runs/bench_word2vec [--corpus=w2v_corpus/large]
+    python experiments/bench/word2vec.py --workdir=runs/bench_word2vec [--corpus=w2v_corpus/large]
         [--architectures=skipgram,cbow] [--variants=pool,per_pair] [--quick]
 
 Both train 100-d vectors with window 5, 5 negatives, subsampling 1e-3, min count 5, 5 epochs,

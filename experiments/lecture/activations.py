@@ -1,6 +1,6 @@
 r"""Activations in a deep MLP: sigmoid, tanh and ReLU, with and without BatchNorm and residual connections.
 
-    python experiments/activations.py --workdir=runs/activations [--quick] [--data_dir=…] [--depth=20]
+    python experiments/lecture/activations.py --workdir=runs/activations [--quick] [--data_dir=…] [--depth=20]
 
 Trains a `depth`-layer MLP (lecun-normal initialization, flax's default) on MNIST-5k's 4,000
 training digits for every activation × {plain, BatchNorm, residual, BatchNorm + residual}, with

@@ -1,6 +1,6 @@
 r"""BatchNorm against batch size: accuracy from 2 to 256, and how far batch statistics stray from the running averages.
 
-    python experiments/batchnorm_batch_size.py --workdir=runs/batchnorm_batch_size [--quick] \
+    python experiments/lecture/batchnorm_batch_size.py --workdir=runs/batchnorm_batch_size [--quick] \
         [--batch_sizes=2,4,8,16,32,64,128,256] [--dataset=fashion_mnist]
 
 The lecture: BatchNorm normalizes each batch to zero mean and unit variance and keeps running

@@ -1,6 +1,6 @@
 r"""Dense against convolutional layers: parameters on a photo, accuracy on Fashion-MNIST at equal budgets.
 
-    python experiments/dense_vs_conv.py --workdir=runs/dense_vs_conv [--quick] [--data_dir=…]
+    python experiments/lecture/dense_vs_conv.py --workdir=runs/dense_vs_conv [--quick] [--data_dir=…]
 
 Counts (with jax.eval_shape, nothing allocated) the parameters and multiply-adds of one layer on
 the lecture's 1024×768 RGB image: a dense layer of 32 units against 3×3 and 5×5 convolutions with

@@ -1,6 +1,6 @@
 r"""Dropout as an ensemble: the full network at test time against the average of sampled thinned networks.
 
-    python experiments/dropout_ensemble.py --workdir=runs/dropout_ensemble [--quick] [--data_dir=…] [--samples=100]
+    python experiments/lecture/dropout_ensemble.py --workdir=runs/dropout_ensemble [--quick] [--data_dir=…] [--samples=100]
 
 Trains a 2×256 ReLU MLP with dropout 0.5 after each hidden layer on Fashion-MNIST (a normal
 trainer run in runs/mlp_dropout/, resumable), restores it (`trends_jax.training.trained`) and classifies

@@ -1,6 +1,6 @@
 r"""GoogLeNet with and without its auxiliary classifiers: the gradient reaching the early layers.
 
-    python experiments/googlenet_aux.py --workdir=runs/googlenet_aux [--quick] [--dataset=fashion_mnist]
+    python experiments/lecture/googlenet_aux.py --workdir=runs/googlenet_aux [--quick] [--dataset=fashion_mnist]
 
 The lecture: GoogLeNet's two auxiliary classifiers were added because the deep network did not
 learn (vanishing gradients); they help the early layers learn and are not used for the answer.

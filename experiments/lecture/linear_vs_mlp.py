@@ -1,6 +1,6 @@
 r"""Linear, polynomial and MLP classifiers on non-linear problems: decision boundaries and accuracy.
 
-    python experiments/linear_vs_mlp.py --workdir=runs/linear_vs_mlp [--quick] [--data_dir=…]
+    python experiments/lecture/linear_vs_mlp.py --workdir=runs/linear_vs_mlp [--quick] [--data_dir=…]
 
 Problems: two moons (noise 0.2) and two circles (noise 0.1, inner radius 0.5) from scikit-learn,
 500 training and 500 test points each, and the 8×8 digits (1,437 train / 360 test). Classifiers:

@@ -1,6 +1,6 @@
 r"""The lecture's optimizer landscapes: every optimizer's path from the same start.
 
-    python experiments/optimizer_paths.py --workdir=runs/optimizer_paths [--quick]
+    python experiments/lecture/optimizer_paths.py --workdir=runs/optimizer_paths [--quick]
 
 Landscapes: the ill-conditioned bowl f = 10x² + y²/10, the saddle f = x² − y², and Rosenbrock.
 Each optimizer runs full-batch (so `sgd` is plain gradient descent) at each learning rate of a

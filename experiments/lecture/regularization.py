@@ -1,6 +1,6 @@
 r"""Regularization against overfitting: an MLP on 1,000 real MNIST digits, with and without it.
 
-    python experiments/regularization.py --workdir=runs/regularization [--quick]
+    python experiments/lecture/regularization.py --workdir=runs/regularization [--quick]
 
 Variants: none, L2 penalty, L1 penalty, dropout 0.2, dropout 0.5, dropout 0.5 + L2. Each is a
 normal trainer run (its workdir under runs/<variant>/, resumable) that evaluates on the 1,000

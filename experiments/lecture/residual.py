@@ -1,6 +1,6 @@
 r"""Residual against plain networks: the degradation problem and the gradient reaching early layers.
 
-    python experiments/residual.py --workdir=runs/residual [--quick] [--depths=8,32] [--dataset=fashion_mnist]
+    python experiments/lecture/residual.py --workdir=runs/residual [--quick] [--depths=8,32] [--dataset=fashion_mnist]
 
 The lecture: a ResNet block computes F(x) + x, so the gradient gets an identity term, and very
 deep networks train. He et al. found that without the shortcuts a deeper network trains to a

@@ -1,6 +1,6 @@
 r"""Squeeze-and-excitation: SE-ResNet against ResNet, the learned channel gates by class, avg vs max squeeze.
 
-    python experiments/se_attention.py --workdir=runs/se_attention [--quick] [--dataset=fashion_mnist]
+    python experiments/lecture/se_attention.py --workdir=runs/se_attention [--quick] [--dataset=fashion_mnist]
 
 The lecture: SENet squeezes each channel to one number (the text says its maximum response; the
 paper uses the average), a small dense network with a sigmoid turns those into per-channel weights

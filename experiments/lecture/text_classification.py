@@ -1,6 +1,6 @@
 r"""Text classification on BBC News: bag-of-words logistic regression against a character CNN.
 
-    python experiments/text_classification.py --workdir=runs/text_classification [--quick] [--data_dir=...]
+    python experiments/lecture/text_classification.py --workdir=runs/text_classification [--quick] [--data_dir=...]
 
 Four runs of the shipped configs, each a normal trainer run (resumable) under runs/<name>/:
 binary bag of words, word counts and TF-IDF (`configs/bbc_bow.py`, logistic regression) and the

@@ -1,6 +1,6 @@
 r"""The lecture's word-vector pictures: male–female, verb tense and country–capital offsets.
 
-    python experiments/word_analogies.py --workdir=runs/word_analogies [--vectors=PATH [--binary]] [--quick]
+    python experiments/lecture/word_analogies.py --workdir=runs/word_analogies [--vectors=PATH [--binary]] [--quick]
 
 Without --vectors it first trains configs/word2vec_skipgram.py (w2v_corpus/large; --quick: 30
 steps on w2v_corpus/small) as a normal resumable run under <workdir>/run/. For each picture it
