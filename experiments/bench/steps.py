@@ -25,15 +25,6 @@ A word2vec config (its own trainer, which builds its step inside its loop) gets 
 config's own preprocessing, so any config runs without its data (grain workers off: the mock
 lives in this process). Writes results.json (every number, and "targets": the issue's goals,
 true/false) and results.md into --workdir; prints the table. --quick: a few steps, for tests.
-
-Measured 2026-11-29 on an idle 2-core AMD EPYC CPU (README "Performance" has the table):
-  configs/default.py --steps=40 --loop_steps=120 --loop_repeats=5
-      step 0.081 s, loop overhead 1.4% (median of 5; relaunched: -0.1%), input 59x the step,
-      compile 1.27 s cold / 0.04 s from the cache (+0.18 s tracing)
-  configs/fashion_mnist.py:cnn --steps=20 --loop_steps=60 --loop_repeats=3
-      step 0.171 s, loop overhead 0.04%, input 86x
-  configs/cifar10.py --synthetic --config.batch_size=32 --steps=10 --loop_steps=12 --loop_repeats=3 (ResNet-18)
-      step 0.944 s, loop overhead 1.9%, input 275x
 """
 
 import contextlib

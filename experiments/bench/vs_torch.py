@@ -6,16 +6,11 @@ r"""The same steps in trends_jax and in PyTorch on this machine's CPU: ResNet-18
 - ResNet-18 with the CIFAR stem, one training step on a random batch: trends_jax's own compiled
   step for --config (`trends_jax.training.supervised.build_program`: forward, cross-entropy, backward, the
   config's SGD with Nesterov momentum and L2 on kernels, BatchNorm statistics) against its
-  PyTorch twin (`trends_jax.torch_models`: same layer shapes, same optimizer), eager.
+  PyTorch twin (torch_models.py: same layer shapes, same optimizer), eager.
 - LSTM, one layer of 256 over 100 steps of 256 features, batch 64 (experiments/bench/lstm.py's
   step: forward, mean squared output, backward): trends_jax's fused LSTM against `nn.LSTM`.
 Median of --reps steps after warm-up (JAX compiles first). ratio = trends_jax / PyTorch: above 1,
 trends_jax is slower. Needs `pip install 'trends_jax[bench]'`. Writes results.json and results.md.
-
-Measured 2026-11-29, idle 2-core AMD EPYC CPU, PyTorch 2.13 on 2 threads, 120 s: ResNet-18 b128
-5.10 s vs 2.87 s (ratio 1.78); LSTM 0.160 s vs 0.115 s (ratio 1.39). Shared with other jobs (load
-average ~11) the same day it gave 1.18 and 0.38 (PyTorch's threads spin on a busy machine, see
-bench/lstm.py --torch_threads).
 """
 
 import os

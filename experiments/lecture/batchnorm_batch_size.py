@@ -16,16 +16,6 @@ gap between their statistics and the running averages, and their noise (against 
 of many test images), per channel of both BatchNorm inputs. Writes results.json, results.md,
 accuracy.png and statistics_gap.png, with the lecture's claims checked. `--quick`: batch sizes 2
 and 32, 256 examples, widths (4, 8).
-
-Measured (2-core AMD EPYC CPU, 2026-11-29, idle; Fashion-MNIST at 14×14, 16,384 examples per run;
-62 s): test accuracy with BatchNorm 0.821, 0.823, 0.823, 0.818, 0.816 at batches 2 to 32, then
-0.776, 0.670, 0.600 at 64, 128, 256; without it 0.774 to 0.780 up to 32, 0.691 at 256. Batch 2
-is no worse than 32: its batch statistics are 4× noisier (means 0.125 σ from those of many test
-images, against 0.031 σ), yet a channel's statistics over 2 images still pool 2×196 positions.
-What fails is the other end: 256 to 64 steps leave the running averages (momentum 0.99) far
-from the network they describe, and evaluating with batch statistics instead recovers most of it
-(0.777 at 256). A run of this script's earlier version with another seed gave the same picture
-(BatchNorm 0.826 at both 2 and 32).
 """
 
 import time

@@ -6,20 +6,12 @@ The lecture: GoogLeNet's two auxiliary classifiers were added because the deep n
 learn (vanishing gradients); they help the early layers learn and are not used for the answer.
 Both runs train the same narrow GoogLeNet (`width`, torchvision's layout otherwise, BatchNorm
 included) from the same initialization on the same batches; one adds 0.3 × each auxiliary head's
-loss to the objective (the trainer's weight, trends_jax/steps.py), the other trains on the main
+loss to the objective (the trainer's weight, trends_jax/training/steps.py), the other trains on the main
 loss alone (its heads then get no gradient and do not touch the network). Every few steps it
 records the gradient norm of every convolution (`trends_jax.evaluation.gradient_flow`). Writes
 results.json, results.md, gradient_flow.png (gradient norm by layer; the first convolution's over
 training) and training.png (training loss, test accuracy), with the lecture's claims checked.
 `--quick`: width 1/16, 6 steps of 16, its training step compiled unoptimized.
-
-Measured (2-core AMD EPYC CPU, 2026-11-29, idle; Fashion-MNIST 28×28, width 1/4, 600 Adam steps
-of 128; 101 s): test accuracy 0.821 with the auxiliary losses, 0.802 without; the gradient at conv1
-averages 2.39 against 1.78 over training (×1.35; at step 0, 16.6 against 16.4), while the
-classifier's is about the same (0.67 and 0.68). Two runs of this script's earlier version (its
-own step: integer-label cross-entropy, other dropout masks) gave 0.815 against 0.805 and 0.816
-against 0.811: the accuracy gain moves between 0.5 and 1.8 points with the seed; the larger
-early-layer gradient held in all three.
 """
 
 import time
@@ -45,7 +37,7 @@ flags.DEFINE_integer("seed", 0, "Seed of initialization, batches and dropout.")
 # Sizes: (width multiplier, steps, batch size, record the gradients every … steps).
 FULL = (0.25, 600, 128, 20)
 QUICK = (0.0625, 6, 16, 3)
-AUX_WEIGHT = 0.3  # make_train_step's default in trends_jax/steps.py.
+AUX_WEIGHT = 0.3  # make_train_step's default in trends_jax/training/steps.py.
 VARIANTS = {"with_aux": AUX_WEIGHT, "without_aux": 0.0}
 LEARNING_RATE = 1e-3
 MARGIN = 0.01  # The smallest accuracy difference a claim counts: one seed cannot resolve less.

@@ -10,13 +10,6 @@ same batches: without SE, with SE squeezing by the average, with SE squeezing by
 reads every block's gates (`se_gate`, sown by the model) on the test set. Writes results.json,
 results.md, training.png (loss curves, test accuracy) and gates_by_class.png (each block's mean
 gate per class and channel), with the lecture's claims checked. `--quick`: width 8, 6 steps of 16.
-
-Measured (2-core AMD EPYC CPU, 2026-11-29, idle; Fashion-MNIST at 14×14, ResNet-8 of widths
-16/32/64, 600 Adam steps of 128; 87 s): test accuracy ResNet 0.856, SE (average) 0.858, SE
-(maximum) 0.855. Two runs of this script's earlier version gave 0.857, 0.860, 0.854 and 0.851,
-0.858, 0.862: the three are within one seed's noise, and which squeeze wins changes with it. The
-gates are another matter: in the first block they hardly depend on the class (class_share 0.41,
-gates 0.52 ± 0.05), in the later blocks much more (0.72, 0.65).
 """
 
 import time
