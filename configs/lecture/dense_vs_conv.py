@@ -23,7 +23,8 @@ MODELS = {
 def get_config(arg=None):
   model, _, size = (arg or "cnn").partition(",")
   if model not in MODELS or size not in ("", "quick"):
-    raise ValueError(f"configs/lecture/dense_vs_conv.py takes cnn or mlp, optionally with ',quick'; got {arg!r}")
+    raise ValueError(f"configs/lecture/dense_vs_conv.py takes cnn or mlp, optionally with ',quick'; "
+                     f"got {arg!r}")
   quick = size == "quick"
   c = base_config()
   c.batch_size = 128
