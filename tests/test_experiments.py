@@ -10,8 +10,8 @@ from tests.conftest import REPO
 
 def _run_experiment(script, workdir, *args):
   """Runs experiments/<script>.py --quick, e.g. script='lecture/activations'."""
-  result = subprocess.run([sys.executable, f"experiments/{script}.py", f"--workdir={workdir}", "--quick", *args],
-                          cwd=REPO, capture_output=True, text=True, timeout=600,
+  argv = [sys.executable, f"experiments/{script}.py", f"--workdir={workdir}", "--quick", *args]
+  result = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=600,
                           env={**os.environ, "XLA_FLAGS": ""})  # One device, as a user runs it.
   assert result.returncode == 0, result.stderr[-3000:]
   with open(os.path.join(workdir, "results.json")) as f:

@@ -116,8 +116,8 @@ def test_registry_follows_the_lecture_and_the_scripts():
 
 
 def _report(workdir, *args, timeout=120):
-  return subprocess.run([sys.executable, "experiments/lecture/report.py", f"--workdir={workdir}", *args], cwd=REPO,
-                        capture_output=True, text=True, timeout=timeout, env={**os.environ, "XLA_FLAGS": ""})
+  return subprocess.run([sys.executable, "experiments/lecture/report.py", f"--workdir={workdir}", *args],
+                        cwd=REPO, capture_output=True, text=True, timeout=timeout, env={**os.environ, "XLA_FLAGS": ""})
 
 
 def test_collects_finished_experiments_without_rerunning_them(tmp_path):
