@@ -38,6 +38,7 @@ from typing import Callable
 import jax
 import numpy as np
 from absl import flags
+from ml_collections import config_flags
 
 from trends_jax.run import cli
 from trends_jax.bench import timing as benchmark, hardware
@@ -49,7 +50,9 @@ from trends_jax.data import pipeline
 from trends_jax.errors import UserError
 
 FLAGS = flags.FLAGS
-cli.define_config_flag()
+config_flags.DEFINE_config_file(
+    "config", None, "Config file, e.g. configs/default.py[:arg]; override fields with --config.a.b=v.",
+    lock_config=True)
 flags.mark_flag_as_required("config")
 flags.DEFINE_string("workdir", "runs/bench", "Where results.json and results.md go.")
 flags.DEFINE_integer("steps", 20, "Timed train and eval steps (after --warmup).")
