@@ -12,7 +12,7 @@ default (smoothed idf, l2-normalized rows). Model: `logistic` (one Dense layer t
 Optimizer: Adam, constant learning rate, 300 steps of 64 (10.8 epochs), 83,210 parameters.
 `:<weighting>,quick` is a 20-step version for smoke tests.
 
-Measured on a 2-core AMD EPYC CPU, 2026-11-29 (`experiments/text_classification.py`; test
+Measured on a 2-core AMD EPYC CPU, 2026-11-29 (`experiments/lecture/text_classification.py`; test
 accuracy on the 444 test articles; every run 100% on the training articles; 11–14 s per run,
 data preparation and compilation included):
   binary  96.62%    count  97.30%    tfidf  97.30%

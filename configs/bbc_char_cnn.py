@@ -15,7 +15,7 @@ parameters with 5 classes, one-hot characters) and training recipe (SGD momentum
 every 3 epochs, 30 epochs of 128): 36 examples/s (3.5 s per step) measured on the 2-core CPU, so
 its 420 steps take about 25 min there. `:quick` is a 20-step version for smoke tests.
 
-Measured (default) on a 2-core AMD EPYC CPU, 2026-11-29 (`experiments/text_classification.py`):
+Measured (default) on a 2-core AMD EPYC CPU, 2026-11-29 (`experiments/lecture/text_classification.py`):
 test accuracy 64.19% (444 articles), 100% on the training articles, 220 s. It memorizes the
 1,781 articles (test loss 1.17 at step 300, 2.78 at step 1,200) where bag-of-words logistic
 regression reaches 97.3% (configs/bbc_bow.py), as Zhang et al. found: n-gram TF-IDF stays ahead up

@@ -13,7 +13,7 @@ Arguments: `small` (w2v_corpus/small, 1.34M words), `quick` (30 steps on `small`
 Measured (2026-11-29, 2-core AMD EPYC CPU, 1 XLA device): 125 s in all at 345,500 words/s;
 analogy accuracy 23.3% (46.3% covered), WordSim-353 0.608, SimLex-999 0.338 (gensim on the
 same corpus and settings: 21.2%, 0.588, 0.309 at 1,911,000 words/s; README "word2vec").
-experiments/bench_word2vec.py measures it next to gensim.
+experiments/bench/word2vec.py measures it next to gensim.
 """
 
 from trends_jax.training.word2vec import base_config

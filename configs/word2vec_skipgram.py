@@ -17,7 +17,7 @@ Arguments: `small` (w2v_corpus/small, 1.34M words), `quick` (30 steps on `small`
 Measured (2026-11-29, 2-core AMD EPYC CPU, 1 XLA device): 365 s in all at 107,800 words/s;
 analogy accuracy 23.7% (46.3% of questions covered), WordSim-353 0.658, SimLex-999 0.388
 (gensim on the same corpus and settings: 21.1%, 0.605, 0.372 at 433,700 words/s; README "word2vec").
-experiments/bench_word2vec.py measures it next to gensim.
+experiments/bench/word2vec.py measures it next to gensim.
 """
 
 from trends_jax.training.word2vec import base_config

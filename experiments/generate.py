@@ -7,15 +7,10 @@ sampled characters. The same seed gives the same text; lower temperatures give s
 repetitive text, higher ones stranger text. Exit code 2 with one `error:` line for bad input.
 """
 
-import os
-import sys
+from absl import flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from absl import flags  # noqa: E402
-
-from experiments import launch  # noqa: E402
-from trends_jax.evaluation import text_generation  # noqa: E402
+import launch
+from trends_jax.evaluation import text_generation
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Workdir of a trained char_lm run.")

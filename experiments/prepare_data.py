@@ -6,16 +6,12 @@ Offline datasets are built from files that ship in installed packages; stock TFD
 (mnist, cifar10, …) download and need a network (and TensorFlow for TFDS's own image builders).
 """
 
-import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from absl import flags
 
-from absl import flags  # noqa: E402
-
-from experiments import launch  # noqa: E402
-from trends_jax import data  # noqa: E402
+import launch
+from trends_jax import data
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("datasets", sorted(data.OFFLINE), "Datasets to prepare.")

@@ -6,21 +6,16 @@ Nothing is initialized for real: shapes come from jax.eval_shape, FLOPs from XLA
 of the compiled forward pass for one example. The last line is `params: <int>`.
 """
 
-import os
-import sys
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import flax.linen as nn  # noqa: E402
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-from absl import flags  # noqa: E402
-
-from experiments import launch  # noqa: E402
-from trends_jax.bench import timing as benchmark  # noqa: E402
-from trends_jax import models  # noqa: E402
-from trends_jax.errors import UserError  # noqa: E402
+import launch
+from trends_jax.bench import timing as benchmark
+from trends_jax import models
+from trends_jax.errors import UserError
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "Registered model name, e.g. resnet50.")

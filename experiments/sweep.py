@@ -12,19 +12,17 @@ redraws the plot from results.csv alone. `--backend=ray [--ray_address=…] [--a
 same trials through Ray Tune.
 """
 
-import csv
 import importlib.util
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import csv
+from absl import flags
 
-from absl import flags  # noqa: E402
-
-from experiments import launch  # noqa: E402
-from trends_jax.run import plots  # noqa: E402
-from trends_jax.sweep import hyper, local, ray_backend, results, trial  # noqa: E402
-from trends_jax.errors import UserError  # noqa: E402
+import launch
+from trends_jax.run import plots
+from trends_jax.sweep import hyper, local, ray_backend, results, trial
+from trends_jax.errors import UserError
 
 FLAGS = flags.FLAGS
 launch.define_config_flag()

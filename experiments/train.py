@@ -16,13 +16,11 @@ system); process 0 writes its files, and the checkpoints are written by all toge
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from absl import flags
 
-from absl import flags  # noqa: E402
-
-from experiments import launch  # noqa: E402
-from trends_jax.run import compilation_cache, distributed  # noqa: E402
-from trends_jax.training import loop, supervised, word2vec  # noqa: E402, F401 (importing a trainer registers it)
+import launch
+from trends_jax.run import compilation_cache, distributed
+from trends_jax.training import loop, supervised, word2vec  # noqa: F401 (importing a trainer registers it)
 
 FLAGS = flags.FLAGS
 launch.define_config_flag()

@@ -51,7 +51,8 @@ def _rows():
 def _launch(args, prelude="", workdir=""):
   code = (f"import runpy, sys\nWORKDIR = {workdir!r}\n{prelude}\n"
           "sys.argv = ['experiments/train.py'] + sys.argv[1:]\n"
-          "sys.path.insert(0, '.')\nrunpy.run_path('experiments/train.py', run_name='__main__')\n")
+          # What `python experiments/train.py` puts first on sys.path: the script's folder.
+          "sys.path[0] = 'experiments'\nrunpy.run_path('experiments/train.py', run_name='__main__')\n")
   return subprocess.run([sys.executable, "-c", code, *args], cwd=REPO, capture_output=True, text=True,
                         timeout=300)
 

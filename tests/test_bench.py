@@ -34,7 +34,7 @@ BENCH_FIELDS = {
 
 
 def _bench(workdir, *args):
-  result = subprocess.run([sys.executable, "experiments/bench.py", f"--workdir={workdir}", "--quick", *args],
+  result = subprocess.run([sys.executable, "experiments/bench/steps.py", f"--workdir={workdir}", "--quick", *args],
                           cwd=REPO, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "XLA_FLAGS": ""})  # One device, as a user runs it.
   assert result.returncode == 0, result.stderr[-3000:]
@@ -75,7 +75,7 @@ def test_bench_synthetic_needs_no_data(tmp_path):
 
 
 def test_bench_refuses_bad_sizes_before_any_work(tmp_path):
-  result = subprocess.run([sys.executable, "experiments/bench.py", "--config=configs/default.py:quick",
+  result = subprocess.run([sys.executable, "experiments/bench/steps.py", "--config=configs/default.py:quick",
                            f"--workdir={tmp_path}", "--steps=0"], cwd=REPO, capture_output=True, text=True)
   assert result.returncode == 2 and result.stderr.strip() == "error: --steps must be >= 1, got 0"
 
@@ -129,10 +129,10 @@ def test_compilation_cache_off_with_an_empty_directory():
 
 def test_torch_twin_of_resnet18_cifar_has_the_same_parameters():
   pytest.importorskip("torch")
-  from trends_jax import torch_reference
+  import torch_models
   model = models.create("resnet18", cifar_stem=True, num_classes=10, num_filters=8)
   params = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), jnp.zeros((1, 32, 32, 3))))["params"]
-  twin = torch_reference.resnet18_cifar(in_channels=3, num_classes=10, num_filters=8)
+  twin = torch_models.resnet18_cifar(in_channels=3, num_classes=10, num_filters=8)
   assert sum(p.numel() for p in twin.parameters()) == sum(int(np.prod(x.shape)) for x in jax.tree.leaves(params))
   assert sorted(tuple(p.shape) for p in twin.parameters() if p.ndim == 4) == sorted(
       (x.shape[3], x.shape[2], x.shape[0], x.shape[1]) for x in jax.tree.leaves(params) if x.ndim == 4)
@@ -140,4 +140,4 @@ def test_torch_twin_of_resnet18_cifar_has_the_same_parameters():
 
 def test_gpu_scripts_parse():
   for script in ("bench_gpu.sh", "gpu_wheels.sh"):
-    assert subprocess.run(["bash", "-n", os.path.join(REPO, "experiments", script)]).returncode == 0
+    assert subprocess.run(["bash", "-n", os.path.join(REPO, "experiments", "bench", script)]).returncode == 0

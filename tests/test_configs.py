@@ -31,18 +31,24 @@ CONFIGS = {
                        "fashion_mnist,permuted"],
     "word2vec_skipgram": [None, "small", "quick"],
     "word2vec_cbow": [None, "small", "quick"],
+    "lecture/regularization": [None, "quick"],
+    "lecture/dropout_ensemble": [None, "quick"],
+    "lecture/dense_vs_conv": ["cnn", "mlp", "cnn,quick", "mlp,quick"],
 }
 
 
 def _load(name):
-  spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, "configs", f"{name}.py"))
+  path = os.path.join(REPO, "configs", f"{name}.py")
+  spec = importlib.util.spec_from_file_location(name.replace("/", "."), path)
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   return module
 
 
 def test_every_config_file_is_covered():
-  assert {f[:-3] for f in os.listdir(os.path.join(REPO, "configs")) if f.endswith(".py")} == set(CONFIGS)
+  files = {os.path.relpath(os.path.join(root, f), os.path.join(REPO, "configs"))[:-3]
+           for root, _, names in os.walk(os.path.join(REPO, "configs")) for f in names if f.endswith(".py")}
+  assert files == set(CONFIGS)
 
 
 @pytest.mark.parametrize("name, arg", [(n, a) for n, args in CONFIGS.items() for a in args])
@@ -61,7 +67,8 @@ def test_config_builds_its_model_on_its_own_inputs(name, arg, data_dir):
         {"params": jax.tree.map(jnp.zeros_like, params)}, words, valid, negatives))
     assert loss.shape == pairs.shape == ()
     return
-  config_lib.validate(config, num_devices=8)
+  # The lecture experiments' runs are sized for one device (regularization's batch of 100).
+  config_lib.validate(config, num_devices=1 if name.startswith("lecture/") else 8)
   assert config.dataset.name
   ds = config.dataset
   offline = ds.name.partition("/")[0] in data.OFFLINE

@@ -18,7 +18,7 @@ def _claims_are_reported(results, markdown, count):
 
 
 def test_googlenet_aux(tmp_path, data_dir):
-  results, markdown = _run_experiment("googlenet_aux", tmp_path, f"--data_dir={data_dir}", "--dataset=mnist5k")
+  results, markdown = _run_experiment("lecture/googlenet_aux", tmp_path, f"--data_dir={data_dir}", "--dataset=mnist5k")
   rows = {r["variant"]: r for r in results["tables"]["runs"]}
   assert list(rows) == ["with_aux", "without_aux"]
   assert rows["with_aux"]["aux_weight"] == 0.3 and rows["without_aux"]["aux_weight"] == 0
@@ -37,7 +37,7 @@ def test_googlenet_aux(tmp_path, data_dir):
 
 
 def test_residual(tmp_path, data_dir):
-  results, markdown = _run_experiment("residual", tmp_path, f"--data_dir={data_dir}", "--dataset=mnist5k")
+  results, markdown = _run_experiment("lecture/residual", tmp_path, f"--data_dir={data_dir}", "--dataset=mnist5k")
   rows = results["tables"]["runs"]
   assert [(r["network"], r["depth"]) for r in rows] == [("resnet", 8), ("plain", 8), ("resnet", 14), ("plain", 14)]
   by = {(r["network"], r["depth"]): r for r in rows}
@@ -56,13 +56,13 @@ def test_residual(tmp_path, data_dir):
 
 
 def test_residual_rejects_bad_depths(tmp_path):
-  result = subprocess.run([sys.executable, "experiments/residual.py", f"--workdir={tmp_path}", "--depths=8,30"],
+  result = subprocess.run([sys.executable, "experiments/lecture/residual.py", f"--workdir={tmp_path}", "--depths=8,30"],
                           cwd=REPO, capture_output=True, text=True, timeout=120, env={**os.environ, "XLA_FLAGS": ""})
   assert result.returncode == 2 and result.stderr.strip().startswith("error: --depths")
 
 
 def test_batchnorm_batch_size(tmp_path, data_dir):
-  results, markdown = _run_experiment("batchnorm_batch_size", tmp_path, f"--data_dir={data_dir}", "--dataset=mnist5k")
+  results, markdown = _run_experiment("lecture/batchnorm_batch_size", tmp_path, f"--data_dir={data_dir}", "--dataset=mnist5k")
   rows = results["tables"]["runs"]
   assert [(r["norm"], r["batch_size"]) for r in rows] == [(n, b) for n in ("batchnorm", "none") for b in (2, 32)]
   for r in rows:
@@ -78,7 +78,7 @@ def test_batchnorm_batch_size(tmp_path, data_dir):
 
 
 def test_se_attention(tmp_path, data_dir):
-  results, markdown = _run_experiment("se_attention", tmp_path, f"--data_dir={data_dir}", "--dataset=mnist5k")
+  results, markdown = _run_experiment("lecture/se_attention", tmp_path, f"--data_dir={data_dir}", "--dataset=mnist5k")
   rows = {r["variant"]: r for r in results["tables"]["accuracy"]}
   assert list(rows) == ["resnet", "se_avg", "se_max"]
   assert rows["se_avg"]["parameters"] == rows["se_max"]["parameters"] > rows["resnet"]["parameters"]

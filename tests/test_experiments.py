@@ -8,9 +8,10 @@ import sys
 from tests.conftest import REPO
 
 
-def _run_experiment(name, workdir, *args):
-  result = subprocess.run([sys.executable, f"experiments/{name}.py", f"--workdir={workdir}", "--quick", *args],
-                          cwd=REPO, capture_output=True, text=True, timeout=600,
+def _run_experiment(script, workdir, *args):
+  """Runs experiments/<script>.py --quick, e.g. script='lecture/activations'."""
+  argv = [sys.executable, f"experiments/{script}.py", f"--workdir={workdir}", "--quick", *args]
+  result = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=600,
                           env={**os.environ, "XLA_FLAGS": ""})  # One device, as a user runs it.
   assert result.returncode == 0, result.stderr[-3000:]
   with open(os.path.join(workdir, "results.json")) as f:
@@ -29,7 +30,7 @@ def _assert_claims(results, markdown, expected=None):
 
 
 def test_optimizer_paths(tmp_path):
-  results, markdown = _run_experiment("optimizer_paths", tmp_path)
+  results, markdown = _run_experiment("lecture/optimizer_paths", tmp_path)
   for landscape in ("bowl", "saddle", "rosenbrock"):
     assert os.path.getsize(tmp_path / f"{landscape}.png") > 10_000
     rows = results["tables"][landscape]
@@ -42,7 +43,7 @@ def test_optimizer_paths(tmp_path):
 
 
 def test_regularization(tmp_path, data_dir):
-  results, markdown = _run_experiment("regularization", tmp_path, f"--data_dir={data_dir}")
+  results, markdown = _run_experiment("lecture/regularization", tmp_path, f"--data_dir={data_dir}")
   rows = results["tables"]["final accuracies"]
   assert [r["variant"] for r in rows] == ["none", "l2", "l1", "dropout_0.2", "dropout_0.5", "dropout_0.5+l2"]
   for r in rows:
@@ -57,7 +58,7 @@ def test_regularization(tmp_path, data_dir):
 
 
 def test_text_classification(tmp_path, data_dir):
-  results, markdown = _run_experiment("text_classification", tmp_path, f"--data_dir={data_dir}")
+  results, markdown = _run_experiment("lecture/text_classification", tmp_path, f"--data_dir={data_dir}")
   rows = results["tables"]["accuracy"]
   assert [r["run"] for r in rows] == ["bow_binary", "bow_count", "tfidf", "char_cnn"]
   for r in rows:
@@ -76,7 +77,7 @@ def test_text_classification(tmp_path, data_dir):
 
 
 def test_word_analogies(tmp_path, data_dir):
-  results, markdown = _run_experiment("word_analogies", tmp_path, f"--data_dir={data_dir}")
+  results, markdown = _run_experiment("lecture/word_analogies", tmp_path, f"--data_dir={data_dir}")
   pictures = {r["picture"]: r for r in results["tables"]["pictures"]}
   assert set(pictures) == {"male_female", "verb_tense", "country_capital"}
   for name, row in pictures.items():
@@ -90,7 +91,7 @@ def test_word_analogies(tmp_path, data_dir):
 
 
 def test_bench_word2vec(tmp_path, data_dir):
-  results, markdown = _run_experiment("bench_word2vec", tmp_path, f"--data_dir={data_dir}", "--variants=pool,per_pair")
+  results, markdown = _run_experiment("bench/word2vec", tmp_path, f"--data_dir={data_dir}", "--variants=pool,per_pair")
   rows = results["tables"]["comparison"]
   assert [(r["architecture"], r["engine"].split()[0], r["variant"]) for r in rows] == [
       ("skipgram", "gensim", ""), ("skipgram", "trends_jax", "pool"), ("skipgram", "trends_jax", "per_pair"),
@@ -104,7 +105,7 @@ def test_bench_word2vec(tmp_path, data_dir):
 
 
 def test_long_range(tmp_path):
-  results, markdown = _run_experiment("long_range", tmp_path)
+  results, markdown = _run_experiment("lecture/long_range", tmp_path)
   rows = results["tables"]["test error"]
   assert [(r["cell"], r["length"]) for r in rows] == [(c, n) for n in (5, 20) for c in ("rnn", "gru", "lstm")]
   assert all(r["test_mse"] > 0 and r["seconds"] > 0 for r in rows)
@@ -120,7 +121,7 @@ def test_long_range(tmp_path):
 
 
 def test_bench_lstm(tmp_path):
-  results, markdown = _run_experiment("bench_lstm", tmp_path, "--torch_threads=1")
+  results, markdown = _run_experiment("bench/lstm", tmp_path, "--torch_threads=1")
   rows = {r["contender"]: r for r in results["tables"]["step time"]}
   assert {"jax_fused", "jax_fused_unroll4", "flax_OptimizedLSTMCell", "flax_LSTMCell"} <= set(rows)
   assert all(r["seconds_per_step"] > 0 for r in rows.values())

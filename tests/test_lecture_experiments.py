@@ -66,7 +66,7 @@ def test_polynomial_cross_terms():
 
 
 def test_activations(tmp_path, data_dir):
-  results, markdown = _run_experiment("activations", tmp_path, f"--data_dir={data_dir}")
+  results, markdown = _run_experiment("lecture/activations", tmp_path, f"--data_dir={data_dir}")
   rows = results["tables"]["networks"]
   assert [(r["activation"], r["variant"]) for r in rows] == [
       (a, v) for a in ("sigmoid", "tanh", "relu") for v in ("plain", "batchnorm", "residual", "batchnorm+residual")]
@@ -84,7 +84,7 @@ def test_activations(tmp_path, data_dir):
 
 
 def test_linear_vs_mlp(tmp_path, data_dir):
-  results, markdown = _run_experiment("linear_vs_mlp", tmp_path, f"--data_dir={data_dir}")
+  results, markdown = _run_experiment("lecture/linear_vs_mlp", tmp_path, f"--data_dir={data_dir}")
   rows = {(r["problem"], r["classifier"]): r for r in results["tables"]["accuracy"]}
   assert list(rows) == [(p, c) for p in ("moons", "circles", "digits") for c in ("linear", "polynomial", "mlp")]
   assert rows[("moons", "linear")]["parameters"] == 2 * 2 + 2
@@ -99,7 +99,7 @@ def test_linear_vs_mlp(tmp_path, data_dir):
 
 
 def test_dense_vs_conv(tmp_path, data_dir):
-  results, markdown = _run_experiment("dense_vs_conv", tmp_path, f"--data_dir={data_dir}")
+  results, markdown = _run_experiment("lecture/dense_vs_conv", tmp_path, f"--data_dir={data_dir}")
   layers = {r["layer"]: r for r in results["tables"]["one layer on a 1024×768 RGB image"]}
   assert layers["dense 32 units"]["parameters"] == 1024 * 768 * 3 * 32 + 32
   assert layers["conv 3×3, 32 filters"]["parameters"] == 3 * 3 * 3 * 32 + 32
@@ -116,7 +116,7 @@ def test_dense_vs_conv(tmp_path, data_dir):
 
 
 def test_dropout_ensemble(tmp_path, data_dir):
-  results, markdown = _run_experiment("dropout_ensemble", tmp_path, f"--data_dir={data_dir}")
+  results, markdown = _run_experiment("lecture/dropout_ensemble", tmp_path, f"--data_dir={data_dir}")
   assert results["ensemble_sizes"] == [1, 2, 5, 8] and len(results["single_network_accuracies"]) == 8
   rows = results["tables"]["test accuracy"]
   assert all(0 <= r["test_accuracy"] <= 1 for r in rows)
@@ -129,7 +129,7 @@ def test_dropout_ensemble(tmp_path, data_dir):
 
 @pytest.mark.parametrize("name,flag", [("activations", "--depth=1"), ("dropout_ensemble", "--samples=0")])
 def test_bad_input_is_one_line(tmp_path, name, flag):
-  result = subprocess.run([sys.executable, f"experiments/{name}.py", f"--workdir={tmp_path}", flag],
+  result = subprocess.run([sys.executable, f"experiments/lecture/{name}.py", f"--workdir={tmp_path}", flag],
                           cwd=REPO, capture_output=True, text=True, timeout=120, env={**os.environ, "XLA_FLAGS": ""})
   assert result.returncode == 2 and result.stderr.startswith("error: ") and "Traceback" not in result.stderr
   assert not os.listdir(tmp_path)  # Nothing trained or written.

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from tests.conftest import REPO
-from trends_jax import data, long_range, models
+import adding_problem
+from trends_jax import data, models
 from trends_jax.evaluation import text_generation
 from trends_jax.training import loop
 from trends_jax.training import supervised as train
@@ -249,21 +250,21 @@ def test_pixel_sequence_classifier_trains(tmp_path, data_dir):
 
 
 def test_adding_problem():
-  x, y = long_range.adding_problem(np.random.default_rng(0), 500, 10)
+  x, y = adding_problem.adding_problem(np.random.default_rng(0), 500, 10)
   assert x.shape == (500, 10, 2) and y.shape == (500,)
   assert (x[..., 1].sum(axis=1) == 2).all()
   assert (x[:, :5, 1].sum(axis=1) == 1).all()
   np.testing.assert_allclose((x[..., 0] * x[..., 1]).sum(axis=1), y, rtol=1e-6)
-  assert abs(np.mean((y - 1) ** 2) - long_range.BASELINE_MSE) < 0.03
+  assert abs(np.mean((y - 1) ** 2) - adding_problem.BASELINE_MSE) < 0.03
 
 
 def test_gradient_by_lag_on_a_tiny_model():
-  x, y = long_range.adding_problem(np.random.default_rng(0), 32, 30)
+  x, y = adding_problem.adding_problem(np.random.default_rng(0), 32, 30)
   norms = {}
   for cell in ("rnn", "lstm"):
     model = models.create("sequence_classifier", num_classes=1, cell=cell, hidden=8)
     params = model.init(jax.random.PRNGKey(0), x[:1])["params"]
-    norms[cell] = long_range.gradient_by_lag(lambda p, v: model.apply({"params": p}, v), params, x, y)
+    norms[cell] = adding_problem.gradient_by_lag(lambda p, v: model.apply({"params": p}, v), params, x, y)
     assert norms[cell].shape == (30,) and np.all(np.isfinite(norms[cell])) and norms[cell][0] > 0
   # A tanh RNN's gradient shrinks with the lag: 30 steps back it is far below the last step's.
   assert norms["rnn"][-1] < 0.1 * norms["rnn"][0]

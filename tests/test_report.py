@@ -9,13 +9,13 @@ import sys
 import matplotlib
 
 from tests.conftest import REPO
-from trends_jax import lecture_report
+import sections
 from trends_jax.run import results as report
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-SECTIONS = {s.name: s for s in lecture_report.SECTIONS}
+SECTIONS = {s.name: s for s in sections.SECTIONS}
 AGREES = "momentum needs fewer steps than gradient descent on the bowl"
 DISAGREES = "gradient descent zigzags across the narrow axis"
 
@@ -62,12 +62,12 @@ def _assert_self_contained(page):
 def test_page_has_a_section_per_experiment_with_embedded_figures_and_verdicts(tmp_path):
   _fake_workdir(tmp_path)
   names = ["optimizer_paths", "pixel_sequence", "long_range"]
-  outcomes = [lecture_report.Outcome(SECTIONS[n], "done", lecture_report.load(SECTIONS[n], str(tmp_path / n)),
+  outcomes = [sections.Outcome(SECTIONS[n], "done", sections.load(SECTIONS[n], str(tmp_path / n)),
                                      collected=True, written="2026-11-29 12:00") for n in names]
-  outcomes.append(lecture_report.Outcome(SECTIONS["residual"], "failed", ran={
-      "command": "python experiments/residual.py", "returncode": 1, "seconds": 3.0,
+  outcomes.append(sections.Outcome(SECTIONS["residual"], "failed", ran={
+      "command": "python experiments/lecture/residual.py", "returncode": 1, "seconds": 3.0,
       "stderr_tail": "Traceback (most recent call last):\nValueError: residual went wrong"}))
-  html_path, markdown_path = lecture_report.write(str(tmp_path), outcomes)
+  html_path, markdown_path = sections.write(str(tmp_path), outcomes)
   page = open(html_path, encoding="utf-8").read()
 
   assert _sections(page) == names + ["residual"]
@@ -79,7 +79,7 @@ def test_page_has_a_section_per_experiment_with_embedded_figures_and_verdicts(tm
   assert "an LSTM reading the 64 pixels" in page  # pixel_sequence's claim, computed from status.json.
   assert "This experiment failed" in page and "ValueError: residual went wrong" in page
   assert "Notes of optimizer_paths." in page and "<th>value</th>" in page and "<td>0.5</td>" in page
-  for s in lecture_report.SECTIONS:
+  for s in sections.SECTIONS:
     if s.name in names:
       assert s.claim in page.replace("&#x27;", "'")  # The lecture's sentence beside the evidence.
 
@@ -94,20 +94,21 @@ def test_page_has_a_section_per_experiment_with_embedded_figures_and_verdicts(tm
 
 def test_figures_default_to_every_png_and_unfinished_runs_are_not_collected(tmp_path):
   path = _fake_experiment(tmp_path, "residual", {"x": True}, ["b.png", "a.png"])
-  assert [os.path.basename(f) for f in lecture_report.figures(SECTIONS["residual"], path)] == ["a.png", "b.png"]
-  assert lecture_report.load(SECTIONS["activations"], str(tmp_path / "activations")) is None
+  assert [os.path.basename(f) for f in sections.figures(SECTIONS["residual"], path)] == ["a.png", "b.png"]
+  assert sections.load(SECTIONS["activations"], str(tmp_path / "activations")) is None
   run = tmp_path / "pixel_sequence"
   run.mkdir()
   (run / "status.json").write_text(json.dumps({"state": "preempted", "step": 10}))
-  assert lecture_report.load(SECTIONS["pixel_sequence"], str(run)) is None
+  assert sections.load(SECTIONS["pixel_sequence"], str(run)) is None
 
 
 def test_registry_follows_the_lecture_and_the_scripts():
-  numbers = [int(s.lecture.split(".")[0]) for s in lecture_report.SECTIONS]
-  assert numbers == sorted(numbers) and len(set(lecture_report.NAMES)) == len(lecture_report.NAMES)
-  for s in lecture_report.SECTIONS:
-    script = os.path.join(REPO, "experiments", f"{s.name}.py")
-    if s.config is None and os.path.exists(script):  # Experiments still being written are skipped.
+  numbers = [int(s.lecture.split(".")[0]) for s in sections.SECTIONS]
+  assert numbers == sorted(numbers) and len(set(sections.NAMES)) == len(sections.NAMES)
+  for s in sections.SECTIONS:
+    script = os.path.join(REPO, s.path)
+    assert os.path.exists(script), s.path
+    if s.config is None:
       takes_data_dir = re.search(r"""DEFINE_string\(\s*["']data_dir["']""", open(script).read()) is not None
       assert takes_data_dir == s.data_dir, s.name
       # A figure's name (or its stem, for names the script builds) appears in the script.
@@ -115,8 +116,8 @@ def test_registry_follows_the_lecture_and_the_scripts():
 
 
 def _report(workdir, *args, timeout=120):
-  return subprocess.run([sys.executable, "experiments/report.py", f"--workdir={workdir}", *args], cwd=REPO,
-                        capture_output=True, text=True, timeout=timeout, env={**os.environ, "XLA_FLAGS": ""})
+  return subprocess.run([sys.executable, "experiments/lecture/report.py", f"--workdir={workdir}", *args],
+                        cwd=REPO, capture_output=True, text=True, timeout=timeout, env={**os.environ, "XLA_FLAGS": ""})
 
 
 def test_collects_finished_experiments_without_rerunning_them(tmp_path):
@@ -148,7 +149,7 @@ def test_unknown_experiment_is_one_error_line(tmp_path):
   result = _report(tmp_path, "--only=optimizer_paths,no_such_thing", timeout=60)
   assert result.returncode == 2
   assert result.stderr.strip().splitlines() == [
-      f"error: unknown experiment 'no_such_thing' in --only; known: {', '.join(lecture_report.NAMES)}"]
+      f"error: unknown experiment 'no_such_thing' in --only; known: {', '.join(sections.NAMES)}"]
   assert not os.path.exists(tmp_path / "report.html")
 
 

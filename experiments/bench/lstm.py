@@ -1,6 +1,6 @@
 r"""LSTM training-step time: this project's JAX LSTM against flax's cells and PyTorch's nn.LSTM.
 
-    python experiments/bench_lstm.py --workdir=runs/bench_lstm [--quick] [--batch=64 --length=100 --hidden=256]
+    python experiments/bench/lstm.py --workdir=runs/bench_lstm [--quick] [--batch=64 --length=100 --hidden=256]
 
 One step is the forward pass over a (batch, length, features) sequence through `layers` LSTM
 layers, a squared-error loss on every output, and the backward pass to every weight (no optimizer
@@ -14,24 +14,18 @@ results.md and step_times.png. `--quick`: a tiny size and few repetitions, for t
 """
 
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import matplotlib.pyplot as plt
+import numpy as np
+from absl import flags
 
-import flax.linen as nn  # noqa: E402
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import matplotlib  # noqa: E402
-import numpy as np  # noqa: E402
-from absl import flags  # noqa: E402
-
-from experiments import launch  # noqa: E402
-from trends_jax.bench import timing as benchmark  # noqa: E402
-from trends_jax.run import plots, results as report  # noqa: E402
-from trends_jax.models import recurrent  # noqa: E402
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from trends_jax.run import cli
+from trends_jax.bench import timing as benchmark
+from trends_jax.run import plots, results as report
+from trends_jax.models import recurrent
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Where results and the figure go.")
@@ -70,9 +64,9 @@ def time_jax(module: nn.Module, size: dict) -> float:
 
 
 def time_torch(size: dict) -> float:
-  from trends_jax import torch_reference
-  torch_reference.set_threads(size["torch_threads"])
-  step = torch_reference.lstm_grad_step(size["batch"], size["length"], size["features"], size["hidden"],
+  import torch_models
+  torch_models.set_threads(size["torch_threads"])
+  step = torch_models.lstm_grad_step(size["batch"], size["length"], size["features"], size["hidden"],
                                         size["layers"])
   return benchmark.time_calls(step, size["reps"]).median
 
@@ -113,7 +107,7 @@ def main(argv):
     size.update(QUICK)
   bad = [k for k, v in size.items() if v < (0 if k == "torch_threads" else 1)]
   if bad:
-    launch.fail(f"--{bad[0]} must be >= 1, got {size[bad[0]]}")
+    cli.fail(f"--{bad[0]} must be >= 1, got {size[bad[0]]}")
   rows = []
   for name, run in contenders(size).items():
     seconds = run()
@@ -141,4 +135,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  launch.run(main)
+  cli.run(main)

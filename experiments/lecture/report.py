@@ -1,25 +1,18 @@
 r"""The lecture report: every experiment of the project, in the lecture's order, on one page.
 
-    python experiments/report.py --workdir=runs/report [--quick] [--data_dir=...] [--only=a,b] [--rerun]
+    python experiments/lecture/report.py --workdir=runs/report [--quick] [--data_dir=...] [--only=a,b] [--rerun]
 
-For each experiment of `trends_jax.lecture_report.SECTIONS` it collects <workdir>/<name>/ if the
-experiment finished there before (results.json; a trainer run's status.json "done"), and
-otherwise runs it as its own process (`experiments/<name>.py --workdir=<workdir>/<name>
-[--quick] [--data_dir]`; the pixel-sequence section is `experiments/train.py` with its config),
-so a finished experiment is never redone and an interrupted report picks up where it stopped.
-A failing experiment does not stop the others: its section shows the failure and the end of its
-stderr (whole in <workdir>/logs/<name>.stderr), and the report exits 1 at the end.
-Writes <workdir>/report.html (self-contained: figures embedded, no external resources) and
-<workdir>/report.md (figures linked as <name>/<figure>.png). `--rerun` runs the selected
-experiments even where they finished (the trainer-based ones resume their finished runs).
-
-Measured on the 2-core AMD EPYC CPU, 2026-11-29, shared with other jobs: `--quick` over the 11
-experiments then in the checkout (googlenet_aux, residual, batchnorm_batch_size and se_attention
-not yet written) took 592 s, all 11 done. Full mode of optimizer_paths, pixel_sequence and
-long_range took 1,612 s (long_range 1,455 s of it on the busy machine), and all 11 of their claims
-hold; collecting them again takes under a second. The full report of all 15 (docs/report.html):
-seven collected from earlier runs, the other eight run by it in 1,912 s on the idle machine; 46 of
-57 claims hold.
+For each experiment of `sections.SECTIONS` it collects <workdir>/<name>/ if the experiment
+finished there before (results.json; a trainer run's status.json "done"), and otherwise runs it
+as its own process (`experiments/lecture/<name>.py --workdir=<workdir>/<name> [--quick]
+[--data_dir]`; the word2vec comparison is experiments/bench/word2vec.py, the pixel-sequence
+section `experiments/train.py` with its config), so a finished experiment is never redone and an
+interrupted report picks up where it stopped. A failing experiment does not stop the others: its
+section shows the failure and the end of its stderr (whole in <workdir>/logs/<name>.stderr), and
+the report exits 1 at the end. Writes <workdir>/report.html (self-contained: figures embedded, no
+external resources) and <workdir>/report.md (figures linked as <name>/<figure>.png). `--rerun`
+runs the selected experiments even where they finished (the trainer-based ones resume their
+finished runs).
 """
 
 import json
@@ -28,12 +21,10 @@ import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from absl import flags
 
-from absl import flags  # noqa: E402
-
-from experiments import launch  # noqa: E402
-from trends_jax import lecture_report  # noqa: E402
+import sections
+from trends_jax.run import cli
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Where every experiment's folder, the logs and the report go.")
@@ -43,21 +34,21 @@ flags.DEFINE_list("only", None, "Experiments to include (default: all), e.g. opt
 flags.DEFINE_bool("rerun", False, "Run the experiments even where their results are already there.")
 flags.mark_flag_as_required("workdir")
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 STDERR_LINES = 25
 
 
-def command(section: lecture_report.Section, path: str) -> list[str]:
+def command(section: sections.Section, path: str) -> list[str]:
   if section.config:
     arg = f"{section.config},quick" if FLAGS.quick else section.config
     extra = [f"--config.dataset.data_dir={FLAGS.data_dir}"] if FLAGS.data_dir else []
     return [sys.executable, "experiments/train.py", f"--config=configs/{arg}", f"--workdir={path}", *extra]
-  return [sys.executable, f"experiments/{section.name}.py", f"--workdir={path}",
+  return [sys.executable, section.path, f"--workdir={path}",
           *(["--quick"] if FLAGS.quick else []),
           *([f"--data_dir={FLAGS.data_dir}"] if FLAGS.data_dir and section.data_dir else [])]
 
 
-def run(section: lecture_report.Section, path: str) -> dict:
+def run(section: sections.Section, path: str) -> dict:
   """Runs one experiment as its own process (its stdout shows here); a record of how it went."""
   argv = command(section, path)
   printable = " ".join(["python", *argv[1:]])
@@ -81,7 +72,7 @@ def run(section: lecture_report.Section, path: str) -> dict:
   return ran
 
 
-def earlier_run(section: lecture_report.Section) -> dict | None:
+def earlier_run(section: sections.Section) -> dict | None:
   """How an earlier report ran this experiment, if one did and it succeeded."""
   try:
     with open(os.path.join(FLAGS.workdir, "logs", f"{section.name}.json")) as f:
@@ -91,42 +82,41 @@ def earlier_run(section: lecture_report.Section) -> dict | None:
   return ran if ran.get("returncode") == 0 else None
 
 
-def outcome(section: lecture_report.Section) -> lecture_report.Outcome:
+def outcome(section: sections.Section) -> sections.Outcome:
   path = os.path.join(FLAGS.workdir, section.name)
-  script = os.path.join(REPO, "experiments", "train.py" if section.config else f"{section.name}.py")
-  results = None if FLAGS.rerun else lecture_report.load(section, path)
+  results = None if FLAGS.rerun else sections.load(section, path)
   if results is not None:
     print(f"--- {section.name}: collected from {path}", flush=True)
-    return lecture_report.Outcome(section, "done", results, ran=earlier_run(section), collected=True,
-                                  written=lecture_report.written_at(section, path))
-  if not os.path.exists(script):
-    print(f"--- {section.name}: missing, experiments/{section.name}.py is not in this checkout", flush=True)
-    return lecture_report.Outcome(section, "missing")
+    return sections.Outcome(section, "done", results, ran=earlier_run(section), collected=True,
+                                  written=sections.written_at(section, path))
+  if not os.path.exists(os.path.join(REPO, section.path)):
+    print(f"--- {section.name}: missing, {section.path} is not in this checkout", flush=True)
+    return sections.Outcome(section, "missing")
   ran = run(section, path)
-  results = lecture_report.load(section, path) if ran["returncode"] == 0 else None
+  results = sections.load(section, path) if ran["returncode"] == 0 else None
   if results is None:
     print(f"--- {section.name}: FAILED (exit code {ran['returncode']}); its stderr ends:\n{ran['stderr_tail']}",
           flush=True)
-    return lecture_report.Outcome(section, "failed", ran=ran)
+    return sections.Outcome(section, "failed", ran=ran)
   print(f"--- {section.name}: done in {ran['seconds']:.0f} s", flush=True)
-  return lecture_report.Outcome(section, "done", results, ran=ran, written=lecture_report.written_at(section, path))
+  return sections.Outcome(section, "done", results, ran=ran, written=sections.written_at(section, path))
 
 
 def main(argv):
   del argv
-  only = FLAGS.only or lecture_report.NAMES
-  unknown = [name for name in only if name not in lecture_report.NAMES]
+  only = FLAGS.only or sections.NAMES
+  unknown = [name for name in only if name not in sections.NAMES]
   if unknown:
-    launch.fail(f"unknown experiment {unknown[0]!r} in --only; known: {', '.join(lecture_report.NAMES)}")
+    cli.fail(f"unknown experiment {unknown[0]!r} in --only; known: {', '.join(sections.NAMES)}")
   if os.path.exists(FLAGS.workdir) and not os.path.isdir(FLAGS.workdir):
-    launch.fail(f"--workdir={FLAGS.workdir} is a file; pass a directory")
+    cli.fail(f"--workdir={FLAGS.workdir} is a file; pass a directory")
   start = time.perf_counter()
-  outcomes = [outcome(s) for s in lecture_report.SECTIONS if s.name in only]
+  outcomes = [outcome(s) for s in sections.SECTIONS if s.name in only]
   quick = FLAGS.quick or any(o.ran and o.ran.get("quick") for o in outcomes if o.state == "done")
-  html_path, markdown_path = lecture_report.write(FLAGS.workdir, outcomes, quick)
+  html_path, markdown_path = sections.write(FLAGS.workdir, outcomes, quick)
   print(f"\n{'experiment':24s} state    claims holding / disagreeing")
   for o in outcomes:
-    holds, disagrees = lecture_report.verdicts(o)
+    holds, disagrees = sections.verdicts(o)
     print(f"{o.section.name:24s} {o.state:8s} " + (f"{holds} / {disagrees}" if o.state == "done" else ""))
   print(f"Report: {html_path}\nMarkdown: {markdown_path}\nWall time: {time.perf_counter() - start:.0f} s")
   incomplete = [o.section.name for o in outcomes if o.state != "done"]
@@ -136,4 +126,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  launch.run(main)
+  cli.run(main)

@@ -1,6 +1,6 @@
 r"""Text classification on BBC News: bag-of-words logistic regression against a character CNN.
 
-    python experiments/text_classification.py --workdir=runs/text_classification [--quick] [--data_dir=...]
+    python experiments/lecture/text_classification.py --workdir=runs/text_classification [--quick] [--data_dir=...]
 
 Four runs of the shipped configs, each a normal trainer run (resumable) under runs/<name>/:
 binary bag of words, word counts and TF-IDF (`configs/bbc_bow.py`, logistic regression) and the
@@ -10,35 +10,22 @@ lecture's claims checked against them) and accuracy.png (final accuracies as bar
 against the step). `--quick` runs the configs' `quick` variants.
 """
 
-import importlib.util
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import jax
+import jax.numpy as jnp
+import matplotlib.pyplot as plt
+import numpy as np
+from absl import flags
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import matplotlib  # noqa: E402
-import numpy as np  # noqa: E402
-from absl import flags  # noqa: E402
-
-from experiments import launch  # noqa: E402
-from trends_jax import data, models  # noqa: E402
-from trends_jax.run import plots, results as report  # noqa: E402
-from trends_jax.training import supervised as train  # noqa: E402
-from trends_jax.data import pipeline  # noqa: E402
-from trends_jax.run.workdir import Workdir  # noqa: E402
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import scaffold
+from trends_jax import data, models
+from trends_jax.run import plots
+from trends_jax.training import loop, supervised
+from trends_jax.data import pipeline
+from trends_jax.run.workdir import Workdir
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("workdir", None, "Where runs, results and figures go.")
-flags.DEFINE_bool("quick", False, "The configs' quick variants (for tests).")
 flags.DEFINE_string("data_dir", None, "TFDS data directory.")
-flags.mark_flag_as_required("workdir")
-
-CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
 
 # run name: (config file, argument, what the table calls it)
 RUNS = {
@@ -47,13 +34,6 @@ RUNS = {
     "tfidf": ("bbc_bow", "tfidf", "TF-IDF + logistic regression"),
     "char_cnn": ("bbc_char_cnn", None, "character CNN"),
 }
-
-
-def load_config(name: str, arg: str | None):
-  spec = importlib.util.spec_from_file_location(name, os.path.join(CONFIGS, f"{name}.py"))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config(arg)
 
 
 def parameter_count(config) -> int:
@@ -107,12 +87,12 @@ def main(argv):
   for run, (config_name, arg, description) in RUNS.items():
     if FLAGS.quick:
       arg = f"{arg},quick" if arg else "quick"
-    config = load_config(config_name, arg)
+    config = scaffold.load_config(config_name, arg)
     config.dataset.data_dir = FLAGS.data_dir
     config.dataset.train_eval_split = "train"  # 1,781 articles: cheap next to training.
-    run_dir = os.path.join(FLAGS.workdir, "runs", run)
+    run_dir = scaffold.output("runs", run)
     print(f"--- {run}: configs/{config_name}.py{':' + arg if arg else ''}", flush=True)
-    status = launch.run_user_code(lambda: train.train_and_evaluate(config, run_dir))
+    status = scaffold.run_user_code(lambda: loop.train_and_evaluate(config, run_dir))
     records = Workdir(run_dir).read_metrics()
     final = {split: [r for r in records if r["split"] == split][-1] for split in ("train_eval", "eval")}
     curves[run] = [(r["step"], r["accuracy"]) for r in records if r["split"] == "eval"]
@@ -121,20 +101,18 @@ def main(argv):
                    "batch_size": config.batch_size}
     rows.append({"run": run, "features / model": description,
                  "test_accuracy": final["eval"]["accuracy"], "train_accuracy": final["train_eval"]["accuracy"],
-                 "parameters": launch.run_user_code(lambda: parameter_count(config)),
+                 "parameters": scaffold.run_user_code(lambda: parameter_count(config)),
                  "steps": status["step"], "wall_seconds": status["wall_seconds"]})
 
-  plot(rows, curves, os.path.join(FLAGS.workdir, "accuracy.png"))
+  plot(rows, curves, scaffold.output("accuracy.png"))
   best = max(rows, key=lambda r: r["test_accuracy"])
   claims = lecture_claims({r["run"]: r for r in rows})
   notes = (f"BBC News, 1,781 training / 444 test articles, 5 topics. Test accuracy on the 444; train "
            f"accuracy on all 1,781 training articles. Best: {best['run']} ({best['test_accuracy']:.3f}). "
-           "Wall seconds: each run's own, data preparation and compilation included.\n\n"
-           + report.claim_lines(claims))
-  report.write(FLAGS.workdir, "Text classification on BBC News", {"runs": setups, "claims": claims},
-               {"accuracy": rows}, notes)
-  print(open(os.path.join(FLAGS.workdir, "results.md")).read())
+           "Wall seconds: each run's own, data preparation and compilation included.")
+  scaffold.finish("Text classification on BBC News", {"runs": setups},
+                  {"accuracy": rows}, notes, claims)
 
 
 if __name__ == "__main__":
-  launch.run(main)
+  scaffold.run(main)

@@ -1,7 +1,7 @@
 """The lecture report: each claim of the lecture beside the measurements of the experiment that tests it.
 
 `SECTIONS` lists the experiments in the lecture's order. Each writes into `<workdir>/<name>/`
-(DESIGN.md contract 4: results.json with a "claims" dict {sentence: bool}, results.md, PNGs);
+(results.json with a "claims" dict {sentence: bool}, results.md, PNGs);
 `load` reads what a finished one left there, and `write` turns the outcomes into `report.html`
 (one self-contained page: inline CSS, figures as data: URIs, nothing fetched) and its Markdown
 twin `report.md` (figures referenced by their relative paths).
@@ -23,13 +23,21 @@ from trends_jax.run import results as report
 class Section:
   lecture: str  # The lecture's section, as the report heads it.
   claim: str  # What the lecture says there, in one sentence.
-  name: str  # experiments/<name>.py, and its folder in the report's workdir.
+  name: str  # experiments/lecture/<name>.py (unless `script` says otherwise), and its folder in the report.
   figures: tuple[str, ...] | None = None  # PNGs to show, in order; None: all the experiment wrote.
   data_dir: bool = False  # The experiment takes --data_dir.
   # A normal trainer run of configs/<config> instead of an experiment script; its claims are
   # computed from its status.json.
   config: str | None = None
   status_claims: tuple[tuple[str, Callable[[dict], bool]], ...] = ()
+  script: str | None = None  # The experiment's script, relative to the repository.
+
+  @property
+  def path(self) -> str:
+    """The script that runs it, relative to the repository."""
+    if self.config:
+      return "experiments/train.py"
+    return self.script or f"experiments/lecture/{self.name}.py"
 
 
 LINEAR = "1. Linear models"
@@ -75,7 +83,8 @@ SECTIONS = (
             "directions: woman − man ≈ queen − king, verb tense, country–capital.", "word_analogies",
             figures=("male_female.png", "verb_tense.png", "country_capital.png"), data_dir=True),
     Section(TEXT, "CBOW (a word from its context) and skip-gram (the context from a word) both learn such "
-            "vectors.", "bench_word2vec", figures=("comparison.png",), data_dir=True),
+            "vectors.", "bench_word2vec", figures=("comparison.png",), data_dir=True,
+            script="experiments/bench/word2vec.py"),
     Section(SEQUENCES, "An image can be classified by an LSTM that reads it as a sequence of pixels.",
             "pixel_sequence", figures=("curves.png",), data_dir=True, config="pixel_sequence.py:digits",
             status_claims=(("an LSTM reading the 64 pixels of an 8×8 digit one at a time classifies it "
@@ -234,7 +243,7 @@ def _section_html(outcome: Outcome, path: str) -> str:
            + (f" <small>— {html.escape(outcome.results.get('title', ''))}</small>" if outcome.results else "")
            + "</h3>", f"<blockquote><b>The lecture:</b> {html.escape(s.claim)}</blockquote>"]
   if outcome.state == "missing":
-    return "\n".join(parts + [f'<p class="failed">Not measured: experiments/{s.name}.py is not in this '
+    return "\n".join(parts + [f'<p class="failed">Not measured: {s.path} is not in this '
                               "checkout.</p>"])
   if outcome.state == "failed":
     ran = outcome.ran or {}
@@ -322,7 +331,7 @@ def _section_markdown(outcome: Outcome, path: str, workdir: str) -> str:
   title = f" — {outcome.results.get('title', '')}" if outcome.results else ""
   parts = [f"### {s.name}{title}\n", f"> **The lecture:** {s.claim}\n"]
   if outcome.state == "missing":
-    return "\n".join(parts + [f"**Not measured:** experiments/{s.name}.py is not in this checkout.\n"])
+    return "\n".join(parts + [f"**Not measured:** {s.path} is not in this checkout.\n"])
   if outcome.state == "failed":
     ran = outcome.ran or {}
     return "\n".join(parts + [f"**This experiment failed** (exit code {ran.get('returncode')}): "

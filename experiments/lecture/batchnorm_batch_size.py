@@ -1,6 +1,6 @@
 r"""BatchNorm against batch size: accuracy from 2 to 256, and how far batch statistics stray from the running averages.
 
-    python experiments/batchnorm_batch_size.py --workdir=runs/batchnorm_batch_size [--quick] \
+    python experiments/lecture/batchnorm_batch_size.py --workdir=runs/batchnorm_batch_size [--quick] \
         [--batch_sizes=2,4,8,16,32,64,128,256] [--dataset=fashion_mnist]
 
 The lecture: BatchNorm normalizes each batch to zero mean and unit variance and keeps running
@@ -16,44 +16,24 @@ gap between their statistics and the running averages, and their noise (against 
 of many test images), per channel of both BatchNorm inputs. Writes results.json, results.md,
 accuracy.png and statistics_gap.png, with the lecture's claims checked. `--quick`: batch sizes 2
 and 32, 256 examples, widths (4, 8).
-
-Measured (2-core AMD EPYC CPU, 2026-11-29, idle; Fashion-MNIST at 14×14, 16,384 examples per run;
-62 s): test accuracy with BatchNorm 0.821, 0.823, 0.823, 0.818, 0.816 at batches 2 to 32, then
-0.776, 0.670, 0.600 at 64, 128, 256; without it 0.774 to 0.780 up to 32, 0.691 at 256. Batch 2
-is no worse than 32: its batch statistics are 4× noisier (means 0.125 σ from those of many test
-images, against 0.031 σ), yet a channel's statistics over 2 images still pool 2×196 positions.
-What fails is the other end: 256 to 64 steps leave the running averages (momentum 0.99) far
-from the network they describe, and evaluating with batch statistics instead recovers most of it
-(0.777 at 256). A run of this script's earlier version with another seed gave the same picture
-(BatchNorm 0.826 at both 2 and 32).
 """
 
-import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import matplotlib.pyplot as plt
+import numpy as np
+import optax
+from absl import flags
 
-import flax.linen as nn  # noqa: E402
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import matplotlib  # noqa: E402
-import numpy as np  # noqa: E402
-import optax  # noqa: E402
-from absl import flags  # noqa: E402
-
-from experiments import launch  # noqa: E402
-from trends_jax import data, losses, models  # noqa: E402
-from trends_jax.run import plots, results as report  # noqa: E402
-from trends_jax.training import steps as train_steps  # noqa: E402
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import scaffold
+from trends_jax import data, losses, models
+from trends_jax.run import plots
+from trends_jax.training import steps as train_steps
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("workdir", None, "Where results and figures go.")
-flags.mark_flag_as_required("workdir")
-flags.DEFINE_bool("quick", False, "Two batch sizes, a few hundred examples, a narrow network (for tests).")
 flags.DEFINE_string("data_dir", None, "TFDS data directory.")
 flags.DEFINE_enum("dataset", "fashion_mnist", ["fashion_mnist", "mnist5k"], "28×28 grey images, 10 classes.")
 flags.DEFINE_list("batch_sizes", None, "Batch sizes (default 2,4,8,16,32,64,128,256; quick 2,32).")
@@ -179,12 +159,12 @@ def main(argv):
     try:
       batch_sizes = tuple(sorted(int(b) for b in FLAGS.batch_sizes))
     except ValueError:
-      launch.fail(f"--batch_sizes must be integers separated by commas, e.g. 2,32,256; "
+      scaffold.fail(f"--batch_sizes must be integers separated by commas, e.g. 2,32,256; "
                   f"got {','.join(FLAGS.batch_sizes)}")
     if not {2, REFERENCE_BATCH} <= set(batch_sizes) or any(GAP_CHUNK % b for b in batch_sizes):
-      launch.fail(f"--batch_sizes must include 2 and {REFERENCE_BATCH} (the claims compare them) and be powers of "
+      scaffold.fail(f"--batch_sizes must include 2 and {REFERENCE_BATCH} (the claims compare them) and be powers of "
                   f"two up to {GAP_CHUNK}; got {list(batch_sizes)}")
-  train_x, train_y = launch.run_user_code(lambda: data.image_arrays(FLAGS.dataset, "train", FLAGS.data_dir, pool=2))
+  train_x, train_y = scaffold.run_user_code(lambda: data.image_arrays(FLAGS.dataset, "train", FLAGS.data_dir, pool=2))
   test_x, test_y = data.image_arrays(FLAGS.dataset, "test", FLAGS.data_dir, pool=2)
   gap_images = min(GAP_IMAGES, len(test_x) // GAP_CHUNK * GAP_CHUNK)
 
@@ -204,9 +184,8 @@ def main(argv):
       rows.append(row)
       print(", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()), flush=True)
 
-  os.makedirs(FLAGS.workdir, exist_ok=True)
-  plot_accuracy(rows, os.path.join(FLAGS.workdir, "accuracy.png"))
-  plot_gap(rows, os.path.join(FLAGS.workdir, "statistics_gap.png"))
+  plot_accuracy(rows, scaffold.output("accuracy.png"))
+  plot_gap(rows, scaffold.output("statistics_gap.png"))
   by = {(r["norm"], r["batch_size"]): r for r in rows}
   bn2, bn32 = by[("batchnorm", 2)], by[("batchnorm", REFERENCE_BATCH)]
   none2, none32 = by[("none", 2)], by[("none", REFERENCE_BATCH)]
@@ -233,16 +212,13 @@ def main(argv):
            "size, each normalized by its own statistics. Gap and noise: statistics of the BatchNorm inputs of test "
            "batches of the training batch size against the network's running averages (gap) and against those of "
            f"all the first {gap_images:,} test images (noise). Accuracy differences under {points} are more than "
-           "one seed can resolve.\n\n" + "\n".join(
-               f"- {'holds' if ok else 'does NOT hold'}: {claim}" for claim, ok in claims.items()))
-  report.write(FLAGS.workdir, "BatchNorm against batch size",
-               {"dataset": FLAGS.dataset, "batch_sizes": list(batch_sizes), "examples_per_run": examples,
-                "features": list(features), "hidden": hidden, "learning_rate_at_32": LEARNING_RATE,
-                "momentum": MOMENTUM, "wall_seconds": round(time.perf_counter() - start, 1),
-                "claims": {k: bool(v) for k, v in claims.items()}},
-               {"runs": rows}, notes)
-  print(open(os.path.join(FLAGS.workdir, "results.md")).read())
+           "one seed can resolve.")
+  scaffold.finish("BatchNorm against batch size",
+                  {"dataset": FLAGS.dataset, "batch_sizes": list(batch_sizes), "examples_per_run": examples,
+                   "features": list(features), "hidden": hidden, "learning_rate_at_32": LEARNING_RATE,
+                   "momentum": MOMENTUM, "wall_seconds": round(time.perf_counter() - start, 1)},
+                  {"runs": rows}, notes, claims)
 
 
 if __name__ == "__main__":
-  launch.run(main)
+  scaffold.run(main)

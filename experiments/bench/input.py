@@ -1,6 +1,6 @@
 r"""Input-pipeline throughput (examples/sec) with 0, 1 and 2 grain worker processes:
 
-    python experiments/bench_input.py [--batches=40] [--workdir=runs/bench_input]
+    python experiments/bench/input.py [--batches=40] [--workdir=runs/bench_input]
 
 Pipelines: Fashion-MNIST (28×28, value_range) read from its files and decoded into memory first
 (`dataset.cache`), and an ImageNet-shaped one on mock JPEGs (500×375, decode → inception_crop(224)
@@ -11,18 +11,15 @@ DataLoader. Prints a table and writes results.json and results.md into --workdir
 import io
 import json
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import PIL.Image
+import numpy as np
+from absl import flags
 
-import numpy as np  # noqa: E402
-import PIL.Image  # noqa: E402
-from absl import flags  # noqa: E402
-
-from experiments import launch  # noqa: E402
-from trends_jax.bench import timing as benchmark  # noqa: E402
-from trends_jax import data  # noqa: E402
-from trends_jax.data import memory_cache, pipeline  # noqa: E402
+from trends_jax.run import cli
+from trends_jax.bench import timing as benchmark
+from trends_jax import data
+from trends_jax.data import memory_cache, pipeline
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("batches", 40, "Batches timed per measurement, after 3 warm-up batches.")
@@ -63,7 +60,7 @@ def main(argv):
            ("imagenet_shaped_jpeg", mock_jpegs, IMAGENET_PP, 32)]
   rows = []
   for name, make_source, spec, batch_size in cases:
-    source = launch.run_user_code(make_source)
+    source = cli.run_user_code(make_source)
     for workers in map(int, FLAGS.workers):
       rate = examples_per_sec(source, spec, batch_size, workers)
       rows.append({"pipeline": name, "batch_size": batch_size, "workers": workers,
@@ -79,4 +76,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  launch.run(main)
+  cli.run(main)

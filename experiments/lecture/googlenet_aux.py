@@ -1,53 +1,35 @@
 r"""GoogLeNet with and without its auxiliary classifiers: the gradient reaching the early layers.
 
-    python experiments/googlenet_aux.py --workdir=runs/googlenet_aux [--quick] [--dataset=fashion_mnist]
+    python experiments/lecture/googlenet_aux.py --workdir=runs/googlenet_aux [--quick] [--dataset=fashion_mnist]
 
 The lecture: GoogLeNet's two auxiliary classifiers were added because the deep network did not
 learn (vanishing gradients); they help the early layers learn and are not used for the answer.
 Both runs train the same narrow GoogLeNet (`width`, torchvision's layout otherwise, BatchNorm
 included) from the same initialization on the same batches; one adds 0.3 × each auxiliary head's
-loss to the objective (the trainer's weight, trends_jax/steps.py), the other trains on the main
+loss to the objective (the trainer's weight, trends_jax/training/steps.py), the other trains on the main
 loss alone (its heads then get no gradient and do not touch the network). Every few steps it
 records the gradient norm of every convolution (`trends_jax.evaluation.gradient_flow`). Writes
 results.json, results.md, gradient_flow.png (gradient norm by layer; the first convolution's over
 training) and training.png (training loss, test accuracy), with the lecture's claims checked.
 `--quick`: width 1/16, 6 steps of 16, its training step compiled unoptimized.
-
-Measured (2-core AMD EPYC CPU, 2026-11-29, idle; Fashion-MNIST 28×28, width 1/4, 600 Adam steps
-of 128; 101 s): test accuracy 0.821 with the auxiliary losses, 0.802 without; the gradient at conv1
-averages 2.39 against 1.78 over training (×1.35; at step 0, 16.6 against 16.4), while the
-classifier's is about the same (0.67 and 0.68). Two runs of this script's earlier version (its
-own step: integer-label cross-entropy, other dropout masks) gave 0.815 against 0.805 and 0.816
-against 0.811: the accuracy gain moves between 0.5 and 1.8 points with the seed; the larger
-early-layer gradient held in all three.
 """
 
-import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import jax
+import jax.numpy as jnp
+import matplotlib.pyplot as plt
+import numpy as np
+import optax
+from absl import flags
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import matplotlib  # noqa: E402
-import numpy as np  # noqa: E402
-import optax  # noqa: E402
-from absl import flags  # noqa: E402
-
-from experiments import launch  # noqa: E402
-from trends_jax import data, losses, models  # noqa: E402
-from trends_jax.evaluation import gradient_flow  # noqa: E402
-from trends_jax.run import plots, results as report  # noqa: E402
-from trends_jax.training import steps as train_steps  # noqa: E402
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import scaffold
+from trends_jax import data, losses, models
+from trends_jax.evaluation import gradient_flow
+from trends_jax.run import plots
+from trends_jax.training import steps as train_steps
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("workdir", None, "Where results and figures go.")
-flags.mark_flag_as_required("workdir")
-flags.DEFINE_bool("quick", False, "A few steps of a very narrow network (for tests).")
 flags.DEFINE_string("data_dir", None, "TFDS data directory.")
 flags.DEFINE_enum("dataset", "fashion_mnist", ["fashion_mnist", "mnist5k"], "28×28 grey images, 10 classes.")
 flags.DEFINE_integer("seed", 0, "Seed of initialization, batches and dropout.")
@@ -55,7 +37,7 @@ flags.DEFINE_integer("seed", 0, "Seed of initialization, batches and dropout.")
 # Sizes: (width multiplier, steps, batch size, record the gradients every … steps).
 FULL = (0.25, 600, 128, 20)
 QUICK = (0.0625, 6, 16, 3)
-AUX_WEIGHT = 0.3  # make_train_step's default in trends_jax/steps.py.
+AUX_WEIGHT = 0.3  # make_train_step's default in trends_jax/training/steps.py.
 VARIANTS = {"with_aux": AUX_WEIGHT, "without_aux": 0.0}
 LEARNING_RATE = 1e-3
 MARGIN = 0.01  # The smallest accuracy difference a claim counts: one seed cannot resolve less.
@@ -140,7 +122,7 @@ def main(argv):
   del argv
   start = time.perf_counter()
   width, steps, batch, record_every = QUICK if FLAGS.quick else FULL
-  train_x, train_y = launch.run_user_code(lambda: data.image_arrays(FLAGS.dataset, "train", FLAGS.data_dir, pool=1))
+  train_x, train_y = scaffold.run_user_code(lambda: data.image_arrays(FLAGS.dataset, "train", FLAGS.data_dir, pool=1))
   test_x, test_y = data.image_arrays(FLAGS.dataset, "test", FLAGS.data_dir, pool=1)
   model = models.create("googlenet", num_classes=10, width=width)
   variables, order = models.initialize(model, train_x[:2], FLAGS.seed)
@@ -163,9 +145,8 @@ def main(argv):
                  "fc_grad_training": float(np.mean([f["fc"] for f in later])),
                  "conv1_to_fc_training": float(np.mean([f["conv1/conv"] / f["fc"] for f in later]))})
 
-  os.makedirs(FLAGS.workdir, exist_ok=True)
-  plot_flow(runs, os.path.join(FLAGS.workdir, "gradient_flow.png"))
-  plot_training(runs, os.path.join(FLAGS.workdir, "training.png"))
+  plot_flow(runs, scaffold.output("gradient_flow.png"))
+  plot_training(runs, scaffold.output("training.png"))
   by = {r["variant"]: r for r in rows}
   claims = {
       "with auxiliary losses the gradient reaching the first convolution is larger (mean over training)":
@@ -183,17 +164,14 @@ def main(argv):
            f"accuracy of the main head on the whole test split. Gradient norms: ‖∂objective/∂kernel‖ on the "
            f"training batch, recorded every {record_every} steps; 'training' is their mean after step 0. "
            "BatchNorm (which the 2014 network did not have) already keeps gradients from vanishing, so the "
-           "auxiliary losses are tested on a network that learns without them.\n\n" + "\n".join(
-               f"- {'holds' if ok else 'does NOT hold'}: {claim}" for claim, ok in claims.items()))
-  report.write(FLAGS.workdir, "GoogLeNet with and without auxiliary classifiers",
-               {"dataset": FLAGS.dataset, "width": width, "steps": steps, "batch_size": batch,
-                "learning_rate": LEARNING_RATE, "aux_weight": AUX_WEIGHT, "parameters": counts,
-                "wall_seconds": round(time.perf_counter() - start, 1),
-                "claims": {k: bool(v) for k, v in claims.items()},
-                "train_loss": {v: runs[v]["losses"] for v in VARIANTS}},
-               {"runs": rows, "gradient by layer": layer_rows}, notes)
-  print(open(os.path.join(FLAGS.workdir, "results.md")).read())
+           "auxiliary losses are tested on a network that learns without them.")
+  scaffold.finish("GoogLeNet with and without auxiliary classifiers",
+                  {"dataset": FLAGS.dataset, "width": width, "steps": steps, "batch_size": batch,
+                   "learning_rate": LEARNING_RATE, "aux_weight": AUX_WEIGHT, "parameters": counts,
+                   "wall_seconds": round(time.perf_counter() - start, 1),
+                   "train_loss": {v: runs[v]["losses"] for v in VARIANTS}},
+                  {"runs": rows, "gradient by layer": layer_rows}, notes, claims)
 
 
 if __name__ == "__main__":
-  launch.run(main)
+  scaffold.run(main)

@@ -1,6 +1,6 @@
 r"""Dropout as an ensemble: the full network at test time against the average of sampled thinned networks.
 
-    python experiments/dropout_ensemble.py --workdir=runs/dropout_ensemble [--quick] [--data_dir=…] [--samples=100]
+    python experiments/lecture/dropout_ensemble.py --workdir=runs/dropout_ensemble [--quick] [--data_dir=…] [--samples=100]
 
 Trains a 2×256 ReLU MLP with dropout 0.5 after each hidden layer on Fashion-MNIST (a normal
 trainer run in runs/mlp_dropout/, resumable), restores it (`trends_jax.training.trained`) and classifies
@@ -11,69 +11,27 @@ unit); and the average of the first N thinned networks, of their probabilities (
 of their log-probabilities (geometric, what weight scaling approximates). Writes mc_dropout.png,
 results.json and results.md, with the lecture's claims checked against the numbers. `--quick`: a
 tiny network, a few steps, a slice of the data, 8 samples.
-
-Measured on a 2-core AMD EPYC CPU, 2026-11-29 (shared: 3 min 31 s wall, 1 min 37 s of CPU), 1,000
-steps: the full network 85.14%; one thinned network 83.31% on average (82.74–83.79% over 100);
-the average of 2 / 10 / 100 thinned networks 84.37 / 85.03 / 85.05% (log-probabilities: 84.32 /
-85.03 / 85.02%). All 3 claims hold.
 """
 
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import jax
+import jax.numpy as jnp
+import matplotlib.pyplot as plt
+import numpy as np
+from absl import flags
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import matplotlib  # noqa: E402
-import numpy as np  # noqa: E402
-from absl import flags  # noqa: E402
-
-from experiments import launch  # noqa: E402
-from trends_jax import data  # noqa: E402
-from trends_jax.run import plots, results as report  # noqa: E402
-from trends_jax.training import supervised as train, trained  # noqa: E402
-from trends_jax.training.config import base_config  # noqa: E402
-from trends_jax.data import pipeline  # noqa: E402
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import scaffold
+from trends_jax import data
+from trends_jax.run import plots
+from trends_jax.training import loop, supervised, trained
+from trends_jax.data import pipeline
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("workdir", None, "Where the run, results and figures go.")
-flags.mark_flag_as_required("workdir")
-flags.DEFINE_bool("quick", False, "A tiny network, a few steps, a slice of the data, 8 samples (for tests).")
 flags.DEFINE_string("data_dir", None, "TFDS data directory.")
 flags.DEFINE_integer("samples", None, "Thinned networks sampled per test image (default 100; quick 8).")
 flags.DEFINE_integer("seed", 0, "Seed of the dropout masks at test time.")
 
-DROPOUT_RATE = 0.5
 MATCH_POINTS = 0.01  # "Matches": within one point of accuracy.
-
-
-def dropout_config(quick: bool):
-  """A 2×256 ReLU MLP with dropout 0.5 on Fashion-MNIST."""
-  c = base_config()
-  c.batch_size = 128
-  c.num_train_steps = 20 if quick else 1000
-  c.eval_every_steps = 10 if quick else 250
-  c.log_every_steps = 10 if quick else 50
-  c.checkpoint_every_steps = c.num_train_steps
-  c.eval_batch_size = 1000
-  c.model.name = "mlp"
-  c.model.depth = 2
-  c.model.width = 32 if quick else 256
-  c.model.dropout_rate = DROPOUT_RATE
-  c.optimizer.name = "adam"
-  c.optimizer.learning_rate = 1e-3
-  c.optimizer.schedule = "cosine"
-  c.optimizer.warmup_steps = 2 if quick else 50
-  c.dataset.name = "fashion_mnist"
-  c.dataset.data_dir = FLAGS.data_dir
-  if quick:
-    c.dataset.train_split = "train[:2000]"
-    c.dataset.eval_split = "test[:500]"
-  return c
 
 
 def ensemble_sizes(samples: int) -> list[int]:
@@ -114,7 +72,7 @@ def evaluate(run: trained.Run, samples: int, sizes: list[int], seed: int) -> dic
   return {k: np.asarray(v) / totals["count"] for k, v in totals.items() if k != "count"}
 
 
-def plot(accuracy: dict, sizes: list[int], path: str) -> None:
+def plot(accuracy: dict, sizes: list[int], dropout_rate: float, path: str) -> None:
   fig, ax = plt.subplots(figsize=(7, 4.2))
   ax.plot(sizes, accuracy["arithmetic"], marker="o", label="average of probabilities")
   ax.plot(sizes, accuracy["geometric"], marker="s", label="average of log-probabilities")
@@ -125,7 +83,7 @@ def plot(accuracy: dict, sizes: list[int], path: str) -> None:
   ax.set_xscale("log")
   ax.set_xlabel("thinned networks averaged (N)")
   ax.set_ylabel("test accuracy")
-  ax.set_title(f"Monte-Carlo dropout (p = {DROPOUT_RATE}) on Fashion-MNIST")
+  ax.set_title(f"Monte-Carlo dropout (p = {dropout_rate}) on Fashion-MNIST")
   ax.grid(alpha=0.3, which="both")
   ax.legend(fontsize=8, loc="lower right")
   plots.save(fig, path)
@@ -146,16 +104,16 @@ def main(argv):
   del argv
   samples = FLAGS.samples if FLAGS.samples is not None else (8 if FLAGS.quick else 100)
   if samples < 1:
-    launch.fail(f"--samples must be >= 1, got {samples}")
-  config = dropout_config(FLAGS.quick)
-  run_dir = os.path.join(FLAGS.workdir, "runs", "mlp_dropout")
-  status = launch.run_user_code(lambda: train.train_and_evaluate(config, run_dir))
-  run = launch.run_user_code(lambda: trained.load(run_dir))
+    scaffold.fail(f"--samples must be >= 1, got {samples}")
+  config = scaffold.load_config("lecture/dropout_ensemble", "quick" if FLAGS.quick else None)
+  config.dataset.data_dir = FLAGS.data_dir
+  run_dir = scaffold.output("runs", "mlp_dropout")
+  status = scaffold.run_user_code(lambda: loop.train_and_evaluate(config, run_dir))
+  run = scaffold.run_user_code(lambda: trained.load(run_dir))
   sizes = ensemble_sizes(samples)
   accuracy = evaluate(run, samples, sizes, FLAGS.seed)
 
-  os.makedirs(FLAGS.workdir, exist_ok=True)
-  plot(accuracy, sizes, os.path.join(FLAGS.workdir, "mc_dropout.png"))
+  plot(accuracy, sizes, config.model.dropout_rate, scaffold.output("mc_dropout.png"))
   single = accuracy["single"]
   rows = [{"prediction": "full network (weight scaling)", "networks": 1, "test_accuracy": float(accuracy["full"])},
           {"prediction": "one thinned network, mean", "networks": 1, "test_accuracy": float(single.mean())},
@@ -165,17 +123,15 @@ def main(argv):
            for kind, key in (("probabilities", "arithmetic"), ("log-probabilities", "geometric"))
            for n, a in zip(sizes, accuracy[key])]
   claims = lecture_claims(accuracy, samples)
-  notes = (f"MLP 2×{config.model.width} ReLU, dropout {DROPOUT_RATE} after each hidden layer, Adam 1e-3 (cosine), "
+  notes = (f"MLP 2×{config.model.width} ReLU, dropout {config.model.dropout_rate} after each hidden layer, Adam 1e-3 (cosine), "
            f"{status['step']} steps of {config.batch_size} on Fashion-MNIST; accuracies on the "
            f"{config.dataset.eval_split} split. A thinned network draws a fresh mask per image; the averages "
-           f"use the first N of {samples} masks per image.\n\n" + "\n".join(
-               f"- {'holds' if ok else 'does NOT hold'}: {claim}" for claim, ok in claims.items()))
-  report.write(FLAGS.workdir, "Dropout as an ensemble of thinned networks",
-               {"samples": samples, "dropout_rate": DROPOUT_RATE, "ensemble_sizes": sizes,
-                "single_network_accuracies": single.tolist(), "claims": {k: bool(v) for k, v in claims.items()}},
-               {"test accuracy": rows}, notes)
-  print(open(os.path.join(FLAGS.workdir, "results.md")).read())
+           f"use the first N of {samples} masks per image.")
+  scaffold.finish("Dropout as an ensemble of thinned networks",
+                  {"samples": samples, "dropout_rate": config.model.dropout_rate, "ensemble_sizes": sizes,
+                   "single_network_accuracies": single.tolist()},
+                  {"test accuracy": rows}, notes, claims)
 
 
 if __name__ == "__main__":
-  launch.run(main)
+  scaffold.run(main)

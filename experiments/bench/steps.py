@@ -1,8 +1,8 @@
 r"""How fast one config trains, and how close to the hardware's limit:
 
-    python experiments/bench.py --config=configs/default.py [--steps=20] [--workdir=runs/bench]
-    python experiments/bench.py --config=configs/cifar10.py --synthetic --config.batch_size=32
-    python experiments/bench.py --config=configs/imagenet2012.py:resnet50 --synthetic --config.batch_size=256
+    python experiments/bench/steps.py --config=configs/default.py [--steps=20] [--workdir=runs/bench]
+    python experiments/bench/steps.py --config=configs/cifar10.py --synthetic --config.batch_size=32
+    python experiments/bench/steps.py --config=configs/imagenet2012.py:resnet50 --synthetic --config.batch_size=256
 
 Measures the exact compiled steps the trainer runs (`trends_jax.training.supervised.build_program`):
 - compile: tracing and lowering, then XLA's compilation or its load from the persistent cache
@@ -25,41 +25,33 @@ A word2vec config (its own trainer, which builds its step inside its loop) gets 
 config's own preprocessing, so any config runs without its data (grain workers off: the mock
 lives in this process). Writes results.json (every number, and "targets": the issue's goals,
 true/false) and results.md into --workdir; prints the table. --quick: a few steps, for tests.
-
-Measured 2026-11-29 on an idle 2-core AMD EPYC CPU (README "Performance" has the table):
-  configs/default.py --steps=40 --loop_steps=120 --loop_repeats=5
-      step 0.081 s, loop overhead 1.4% (median of 5; relaunched: -0.1%), input 59x the step,
-      compile 1.27 s cold / 0.04 s from the cache (+0.18 s tracing)
-  configs/fashion_mnist.py:cnn --steps=20 --loop_steps=60 --loop_repeats=3
-      step 0.171 s, loop overhead 0.04%, input 86x
-  configs/cifar10.py --synthetic --config.batch_size=32 --steps=10 --loop_steps=12 --loop_repeats=3 (ResNet-18)
-      step 0.944 s, loop overhead 1.9%, input 275x
 """
 
-import importlib
 import os
 import sys
 import tempfile
 import time
 from typing import Callable
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import jax
+import numpy as np
+from absl import flags
+from ml_collections import config_flags
 
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
-from absl import flags  # noqa: E402
-
-from experiments import launch  # noqa: E402
-from trends_jax.bench import timing as benchmark, hardware  # noqa: E402
-from trends_jax.run import compilation_cache, results as report  # noqa: E402
-from trends_jax import data  # noqa: E402
-from trends_jax.training import parallel  # noqa: E402
-from trends_jax.training import config as config_lib  # noqa: E402
-from trends_jax.data import pipeline, synthetic  # noqa: E402
-from trends_jax.errors import UserError  # noqa: E402
+from trends_jax import data
+from trends_jax.bench import hardware
+from trends_jax.bench import timing as benchmark
+from trends_jax.data import pipeline, synthetic
+from trends_jax.errors import UserError
+from trends_jax.run import cli, compilation_cache
+from trends_jax.run import results as report
+from trends_jax.training import config as config_lib
+from trends_jax.training import loop, parallel, supervised, word2vec  # noqa: F401 (registers the trainers)
 
 FLAGS = flags.FLAGS
-launch.define_config_flag()
+config_flags.DEFINE_config_file(
+    "config", None, "Config file, e.g. configs/default.py[:arg]; override fields with --config.a.b=v.",
+    lock_config=True)
 flags.mark_flag_as_required("config")
 flags.DEFINE_string("workdir", "runs/bench", "Where results.json and results.md go.")
 flags.DEFINE_integer("steps", 20, "Timed train and eval steps (after --warmup).")
@@ -71,9 +63,6 @@ flags.DEFINE_bool("synthetic", False, "Random examples of the dataset's features
 flags.DEFINE_bool("quick", False, "A few steps of everything (for tests).")
 
 QUICK = {"steps": 3, "warmup": 1, "input_batches": 3, "loop_steps": 4, "loop_repeats": 1}
-# config.trainer → (module with train_and_evaluate, the rate it logs in metrics.jsonl).
-TRAINERS = {"supervised": ("trends_jax.training.supervised", "examples_per_sec"),
-            "word2vec": ("trends_jax.training.word2vec", "words_per_sec")}
 MINIMUM = {"steps": 1, "warmup": 0, "input_batches": 1, "loop_steps": 0, "loop_repeats": 1}
 # The issue's goals: result field → (the goal in words, whether a value meets it).
 TARGETS = {
@@ -93,7 +82,7 @@ def measure_steps(config, strategy, sizes: dict) -> tuple[dict, Callable[[], flo
   eval_source = data.examples(spec, ds.eval_split)
   example = pipeline.example_batch(train_source, spec)
   num_steps = config_lib.num_train_steps(config, len(train_source))
-  program = train.build_program(config, strategy, example["inputs"], data.num_outputs(spec), num_steps)
+  program = supervised.build_program(config, strategy, example["inputs"], data.num_outputs(spec), num_steps)
   state = strategy.init_state(program.make_state)
 
   loader = iter(pipeline.train_loader(train_source, spec, global_batch_size=config.batch_size,
@@ -155,7 +144,7 @@ def measure_steps(config, strategy, sizes: dict) -> tuple[dict, Callable[[], flo
 
 def measure_loop(config, trainer: str, loop_steps: int) -> dict:
   """Steady-state seconds per step of the trainer's own loop, as it measures them itself."""
-  module, rate_key = TRAINERS[trainer]
+  rate_key = f"{loop.TRAINERS.get(trainer).rate_unit}_per_sec"
   log_every = max(1, loop_steps // 4)
   loop_config = config.copy_and_resolve_references()
   loop_config.num_epochs = 0.0
@@ -165,7 +154,7 @@ def measure_loop(config, trainer: str, loop_steps: int) -> dict:
   loop_config.eval_every_steps = loop_config.checkpoint_every_steps = loop_config.num_train_steps
   loop_config.optimizer.warmup_steps = 0  # The schedule does not change the speed; a long warm-up is refused.
   with tempfile.TemporaryDirectory() as workdir:
-    status = importlib.import_module(module).train_and_evaluate(loop_config, workdir)
+    status = loop.train_and_evaluate(loop_config, workdir)
     if status["state"] != "done":
       raise UserError(f"the training loop ended {status['state']!r} after {status['step']} steps")
     seconds = benchmark.steady_seconds_per_step(os.path.join(workdir, "metrics.jsonl"), config.batch_size, rate_key)
@@ -222,19 +211,19 @@ def main(argv):
   sizes = {k: QUICK[k] if FLAGS.quick and not FLAGS[k].present else FLAGS[k].value for k in QUICK}
   bad = next((k for k, v in sizes.items() if v < MINIMUM[k]), None)
   if bad:
-    launch.fail(f"--{bad} must be >= {MINIMUM[bad]}, got {sizes[bad]}")
+    cli.fail(f"--{bad} must be >= {MINIMUM[bad]}, got {sizes[bad]}")
   config = FLAGS.config.copy_and_resolve_references()
-  trainer = config.get("trainer", "supervised")
-  if trainer not in TRAINERS:
-    launch.fail(f"unknown trainer {trainer!r} in config.trainer; known: {', '.join(TRAINERS)}")
+  trainer = config.get("trainer", loop.DEFAULT_TRAINER)
+  cli.run_user_code(lambda: loop.TRAINERS.get(trainer))
+  cli.run_user_code(lambda: config_lib.validate(config, parallel.create(config.parallel).num_devices,
+                                                jax.process_count()))
   if trainer == "supervised":
-    launch.run_user_code(lambda: config_lib.validate(config, parallel.create(config.parallel).num_devices,
-                                                     jax.process_count()))
+    cli.run_user_code(lambda: supervised.validate(config))
   if FLAGS.synthetic:
     config.dataset.num_workers = 0
     config.dataset.name = synthetic.name(config.dataset.name)
   cache_dir = compilation_cache.enable(config.get("compilation_cache_dir", compilation_cache.DEFAULT_DIR))
-  results = launch.run_user_code(lambda: bench(config, trainer, sizes))
+  results = cli.run_user_code(lambda: bench(config, trainer, sizes))
   results["compilation_cache_dir"] = cache_dir or ""
 
   targets = {goal: meets(results[key]) for key, (goal, meets) in TARGETS.items() if key in results}
@@ -247,4 +236,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  launch.run(main)
+  cli.run(main)

@@ -1,42 +1,34 @@
 r"""The same steps in trends_jax and in PyTorch on this machine's CPU: ResNet-18 (CIFAR) and an LSTM.
 
-    python experiments/bench_torch.py --workdir=runs/bench_torch [--quick] [--torch_threads=0]
+    python experiments/bench/vs_torch.py --workdir=runs/bench_torch [--quick] [--torch_threads=0]
         [--config=configs/cifar10.py:resnet18 --config.batch_size=128]
 
 - ResNet-18 with the CIFAR stem, one training step on a random batch: trends_jax's own compiled
   step for --config (`trends_jax.training.supervised.build_program`: forward, cross-entropy, backward, the
   config's SGD with Nesterov momentum and L2 on kernels, BatchNorm statistics) against its
-  PyTorch twin (`trends_jax.torch_reference`: same layer shapes, same optimizer), eager.
-- LSTM, one layer of 256 over 100 steps of 256 features, batch 64 (experiments/bench_lstm.py's
+  PyTorch twin (torch_models.py: same layer shapes, same optimizer), eager.
+- LSTM, one layer of 256 over 100 steps of 256 features, batch 64 (experiments/bench/lstm.py's
   step: forward, mean squared output, backward): trends_jax's fused LSTM against `nn.LSTM`.
 Median of --reps steps after warm-up (JAX compiles first). ratio = trends_jax / PyTorch: above 1,
 trends_jax is slower. Needs `pip install 'trends_jax[bench]'`. Writes results.json and results.md.
-
-Measured 2026-11-29, idle 2-core AMD EPYC CPU, PyTorch 2.13 on 2 threads, 120 s: ResNet-18 b128
-5.10 s vs 2.87 s (ratio 1.78); LSTM 0.160 s vs 0.115 s (ratio 1.39). Shared with other jobs (load
-average ~11) the same day it gave 1.18 and 0.38 (PyTorch's threads spin on a busy machine, see
-bench_lstm.py --torch_threads).
 """
 
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import flags
+from ml_collections import config_flags
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-from absl import flags  # noqa: E402
-from ml_collections import config_flags  # noqa: E402
+from trends_jax.run import cli
+from trends_jax.bench import timing as benchmark
+from trends_jax.training import parallel, supervised as train
+from trends_jax.run import results as report
+from trends_jax.errors import UserError
+from trends_jax.models import recurrent
 
-from experiments import launch  # noqa: E402
-from trends_jax.bench import timing as benchmark  # noqa: E402
-from trends_jax.training import parallel, supervised as train  # noqa: E402
-from trends_jax.run import results as report  # noqa: E402
-from trends_jax.errors import UserError  # noqa: E402
-from trends_jax.models import recurrent  # noqa: E402
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", os.path.join(REPO, "configs", "cifar10.py:resnet18"),
                                 "The ResNet-18 config whose step is compared.", lock_config=True)
@@ -54,7 +46,7 @@ QUICK = {"reps": 2, "batch_size": 4, "num_filters": 4,
 
 def resnet18_steps(config, reps: int) -> tuple[float, float]:
   """Seconds per training step of the config's ResNet-18, trends_jax and PyTorch."""
-  from trends_jax import torch_reference
+  import torch_models
   if config.model.name != "resnet18" or not config.model.get("cifar_stem"):
     raise UserError(f"--config must train resnet18 with cifar_stem=True (the PyTorch twin's model), "
                     f"got {config.model.name} cifar_stem={config.model.get('cifar_stem')}")
@@ -72,7 +64,7 @@ def resnet18_steps(config, reps: int) -> tuple[float, float]:
     state, metrics = step(state, batch)
     jax.block_until_ready((state, metrics))
 
-  torch_step = torch_reference.resnet18_train_step(
+  torch_step = torch_models.resnet18_train_step(
       config.batch_size, IMAGE_SHAPE, num_classes, config.model.get("num_filters", 64), opt.learning_rate,
       opt.get("momentum", 0.9), opt.name == "nesterov", opt.get("l2", 0.0))
   return benchmark.time_calls(jax_step, reps).median, benchmark.time_calls(torch_step, reps).median
@@ -80,23 +72,23 @@ def resnet18_steps(config, reps: int) -> tuple[float, float]:
 
 def lstm_steps(size: dict, reps: int) -> tuple[float, float]:
   """Seconds per forward + backward of one LSTM stack, trends_jax and PyTorch."""
-  from trends_jax import torch_reference
+  import torch_models
   x = jnp.asarray(np.random.default_rng(0).normal(size=(size["batch"], size["length"], size["features"])),
                   jnp.float32)
   jax_step = benchmark.forward_backward(recurrent.RecurrentStack("lstm", size["hidden"], size["layers"]), x)
-  torch_step = torch_reference.lstm_grad_step(**size)
+  torch_step = torch_models.lstm_grad_step(**size)
   return benchmark.time_calls(jax_step, reps).median, benchmark.time_calls(torch_step, reps).median
 
 
 def main(argv):
   del argv
   try:
-    from trends_jax import torch_reference
+    import torch_models
   except ImportError:
-    launch.fail("PyTorch is not installed: pip install 'trends_jax[bench]'")
+    cli.fail("PyTorch is not installed: pip install 'trends_jax[bench]'")
   if FLAGS.reps < 1 or FLAGS.torch_threads < 0:
-    launch.fail(f"--reps must be >= 1 and --torch_threads >= 0, got {FLAGS.reps} and {FLAGS.torch_threads}")
-  torch_reference.set_threads(FLAGS.torch_threads)
+    cli.fail(f"--reps must be >= 1 and --torch_threads >= 0, got {FLAGS.reps} and {FLAGS.torch_threads}")
+  torch_models.set_threads(FLAGS.torch_threads)
   config, lstm, reps = FLAGS.config.copy_and_resolve_references(), dict(LSTM), FLAGS.reps
   if FLAGS.quick:
     with config.unlocked():
@@ -104,7 +96,7 @@ def main(argv):
     lstm, reps = QUICK["lstm"], QUICK["reps"]
 
   rows = []
-  resnet = launch.run_user_code(lambda: resnet18_steps(config, reps))
+  resnet = cli.run_user_code(lambda: resnet18_steps(config, reps))
   for name, shape, (jax_seconds, torch_seconds) in (
       (f"resnet18_cifar train step, batch {config.batch_size}", f"{config.batch_size}x32x32x3", resnet),
       (f"lstm forward+backward, batch {lstm['batch']}",
@@ -125,4 +117,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  launch.run(main)
+  cli.run(main)

@@ -1,6 +1,6 @@
 r"""Activations in a deep MLP: sigmoid, tanh and ReLU, with and without BatchNorm and residual connections.
 
-    python experiments/activations.py --workdir=runs/activations [--quick] [--data_dir=…] [--depth=20]
+    python experiments/lecture/activations.py --workdir=runs/activations [--quick] [--data_dir=…] [--depth=20]
 
 Trains a `depth`-layer MLP (lecun-normal initialization, flax's default) on MNIST-5k's 4,000
 training digits for every activation × {plain, BatchNorm, residual, BatchNorm + residual}, with
@@ -9,42 +9,24 @@ layer's ‖∂loss/∂kernel‖ on a fixed batch of 512 training digits (`trends
 the lecture's vanishing (sigmoid) and exploding (ReLU) gradients. Writes gradient_norms.png,
 training_curves.png, results.json and results.md, with the lecture's claims checked against the
 numbers. `--quick`: 4 narrow layers, a few steps.
-
-Measured on a 2-core AMD EPYC CPU, 2026-11-29 (shared with other jobs: 4 min 45 s wall, 2 min 4 s
-of CPU): at initialization the plain sigmoid MLP's first hidden layer gets 1.3e-12 of the last
-hidden layer's gradient, tanh's 2.0×, ReLU's 3.3× (no explosion with lecun-normal weights; with
-residual connections and no BatchNorm, though, ReLU's gradients are ~10³ and its loss diverges).
-Test accuracy: plain sigmoid 10% (it does not learn), tanh 94.8%, ReLU 92.7%; BatchNorm takes
-sigmoid to 94.3%, residual connections to 92.0%. 6 of the 7 claims hold; "ReLU's gradients
-explode" does not.
 """
 
-import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import jax
+import jax.numpy as jnp
+import matplotlib.pyplot as plt
+import numpy as np
+import optax
+from absl import flags
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import matplotlib  # noqa: E402
-import numpy as np  # noqa: E402
-import optax  # noqa: E402
-from absl import flags  # noqa: E402
-
-from experiments import launch  # noqa: E402
-from trends_jax import data, models  # noqa: E402
-from trends_jax.evaluation import gradient_flow  # noqa: E402
-from trends_jax.run import plots, results as report  # noqa: E402
-from trends_jax.errors import UserError  # noqa: E402
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import scaffold
+from trends_jax import data, models
+from trends_jax.evaluation import gradient_flow
+from trends_jax.run import plots
+from trends_jax.errors import UserError
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("workdir", None, "Where results and figures go.")
-flags.mark_flag_as_required("workdir")
-flags.DEFINE_bool("quick", False, "4 narrow layers, a few steps (for tests).")
 flags.DEFINE_string("data_dir", None, "TFDS data directory.")
 flags.DEFINE_integer("depth", None, "Hidden layers (default 20; quick 4).")
 flags.DEFINE_integer("steps", None, "Training steps per network (default 1000; quick 20).")
@@ -200,7 +182,7 @@ def main(argv):
       raise UserError(f"--depth must be >= 2 and --steps >= 1; got {depth} and {steps}")
     return load("train", 10**9), load("test", test_size)
 
-  train, test = launch.run_user_code(check)
+  train, test = scaffold.run_user_code(check)
   probe = (train[0][:probe_size], train[1][:probe_size])
   runs, rows = {}, []
   for activation in ACTIVATIONS:
@@ -218,15 +200,14 @@ def main(argv):
             f"{row['first_over_last_initial']:.3g} at init, {row['first_over_last_trained']:.3g} trained "
             f"({run['seconds']:.1f} s)", flush=True)
 
-  os.makedirs(FLAGS.workdir, exist_ok=True)
-  plot_gradients(runs, depth, os.path.join(FLAGS.workdir, "gradient_norms.png"))
-  plot_curves(runs, os.path.join(FLAGS.workdir, "training_curves.png"))
+  plot_gradients(runs, depth, scaffold.output("gradient_norms.png"))
+  plot_curves(runs, scaffold.output("training_curves.png"))
   claims = lecture_claims({(row["activation"], row["variant"]): row for row in rows}, depth)
   diverged = [(row["activation"], row["variant"]) for row in rows if row["diverged"]]
   setup = {"dataset": "mnist5k", "train_examples": len(train[1]), "test_examples": len(test[1]),
            "depth": depth, "width": width, "steps": steps, "batch_size": batch,
            "optimizer": f"sgd lr {LEARNING_RATE} momentum {MOMENTUM}", "initialization": "lecun_normal",
-           "probe_examples": probe_size, "claims": {k: bool(v) for k, v in claims.items()},
+           "probe_examples": probe_size,
            "gradient_norms": {f"{a}/{v}": {"layers": [name for name, _ in run["initial"]],
                                            "initial": [n for _, n in run["initial"]],
                                            "trained": [n for _, n in run["trained"]]}
@@ -238,11 +219,9 @@ def main(argv):
            f"‖∂loss/∂kernel‖ per layer on {probe_size} training digits (BatchNorm in training mode); "
            "first_over_last is the first hidden layer's over the last hidden layer's (below 1: vanishing, "
            "above 1: exploding). Diverged (loss NaN or infinite): "
-           f"{', '.join(f'{r[0]} {r[1]}' for r in diverged) or 'none'}.\n\n" + "\n".join(
-               f"- {'holds' if ok else 'does NOT hold'}: {claim}" for claim, ok in claims.items()))
-  report.write(FLAGS.workdir, f"Activations in a {depth}-layer MLP", setup, {"networks": rows}, notes)
-  print(open(os.path.join(FLAGS.workdir, "results.md")).read())
+           f"{', '.join(f'{r[0]} {r[1]}' for r in diverged) or 'none'}.")
+  scaffold.finish(f"Activations in a {depth}-layer MLP", setup, {"networks": rows}, notes, claims)
 
 
 if __name__ == "__main__":
-  launch.run(main)
+  scaffold.run(main)

@@ -1,6 +1,6 @@
 r"""Regularization against overfitting: an MLP on 1,000 real MNIST digits, with and without it.
 
-    python experiments/regularization.py --workdir=runs/regularization [--quick]
+    python experiments/lecture/regularization.py --workdir=runs/regularization [--quick]
 
 Variants: none, L2 penalty, L1 penalty, dropout 0.2, dropout 0.5, dropout 0.5 + L2. Each is a
 normal trainer run (its workdir under runs/<variant>/, resumable) that evaluates on the 1,000
@@ -9,30 +9,19 @@ against the step), results.json and results.md (final accuracies, the generaliza
 lecture's claims checked against them).
 """
 
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import matplotlib.pyplot as plt
+from absl import flags
 
-import matplotlib  # noqa: E402
-from absl import flags  # noqa: E402
-
-from experiments import launch  # noqa: E402
-from trends_jax.run import plots, results as report  # noqa: E402
-from trends_jax.training import supervised as train  # noqa: E402
-from trends_jax.training.config import base_config  # noqa: E402
-from trends_jax.run.workdir import Workdir  # noqa: E402
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import scaffold
+from trends_jax.run import plots
+from trends_jax.training import loop, supervised
+from trends_jax.run.workdir import Workdir
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("workdir", None, "Where runs, results and figures go.")
-flags.DEFINE_bool("quick", False, "A few steps per variant (for tests).")
 flags.DEFINE_string("data_dir", None, "TFDS data directory.")
-flags.mark_flag_as_required("workdir")
 
-# variant: config overrides (dotted paths).
+# variant: overrides (dotted paths) of configs/lecture/regularization.py.
 VARIANTS = {
     "none": {},
     "l2": {"optimizer.l2": 2e-3},
@@ -41,28 +30,6 @@ VARIANTS = {
     "dropout_0.5": {"model.dropout_rate": 0.5},
     "dropout_0.5+l2": {"model.dropout_rate": 0.5, "optimizer.l2": 2e-3},
 }
-
-
-def overfitting_config(quick: bool):
-  """A 2×1024 ReLU MLP, SGD with momentum, 1,000 training digits: it memorizes them."""
-  c = base_config()
-  c.batch_size = 100
-  c.num_train_steps = 30 if quick else 3000
-  c.eval_every_steps = 15 if quick else 150
-  c.log_every_steps = 15 if quick else 150
-  c.checkpoint_every_steps = c.num_train_steps
-  c.model.name = "mlp"
-  c.model.depth = 2
-  c.model.width = 128 if quick else 1024
-  c.model.dropout_rate = 0.0
-  c.optimizer.name = "momentum"
-  c.optimizer.learning_rate = 0.05
-  c.dataset.name = "mnist5k"
-  c.dataset.data_dir = FLAGS.data_dir
-  c.dataset.train_split = "train[:1000]"
-  c.dataset.train_eval_split = "train[:1000]"
-  c.eval_batch_size = 500
-  return c
 
 
 def lecture_claims(final: dict[str, dict]) -> dict[str, bool]:
@@ -87,13 +54,12 @@ def main(argv):
   del argv
   curves, rows = {}, []
   for variant, overrides in VARIANTS.items():
-    config = overfitting_config(FLAGS.quick)
-    for path, value in overrides.items():
-      section, field = path.split(".")
-      config[section][field] = value
-    run_dir = os.path.join(FLAGS.workdir, "runs", variant)
+    config = scaffold.load_config("lecture/regularization", "quick" if FLAGS.quick else None)
+    config.dataset.data_dir = FLAGS.data_dir
+    config.update_from_flattened_dict(overrides)
+    run_dir = scaffold.output("runs", variant)
     print(f"--- {variant}", flush=True)
-    status = launch.run_user_code(lambda: train.train_and_evaluate(config, run_dir))
+    status = scaffold.run_user_code(lambda: loop.train_and_evaluate(config, run_dir))
     records = Workdir(run_dir).read_metrics()
     curves[variant] = records
     final = {split: [r for r in records if r["split"] == split][-1] for split in ("train_eval", "eval")}
@@ -111,7 +77,7 @@ def main(argv):
     ax.set_xlabel("step")
     ax.grid(alpha=0.3)
   axes[0].legend()
-  plots.save(fig, os.path.join(FLAGS.workdir, "curves.png"))
+  plots.save(fig, scaffold.output("curves.png"))
 
   best = max(rows, key=lambda r: r["test_accuracy"])
   none = rows[0]
@@ -119,12 +85,10 @@ def main(argv):
   notes = (f"MLP 2×1024 ReLU, SGD momentum 0.9 lr 0.05, batch 100, {rows[0]['steps']} steps on the first "
            "1,000 MNIST-5k training digits; test: MNIST-5k's 1,000 test digits. "
            f"Without regularization the gap is {none['gap']:.3f}; the best test accuracy is "
-           f"{best['variant']} ({best['test_accuracy']:.3f} vs {none['test_accuracy']:.3f}).\n\n"
-           + report.claim_lines(claims))
-  report.write(FLAGS.workdir, "Regularization on 1,000 MNIST digits", {"variants": VARIANTS, "claims": claims},
-               {"final accuracies": rows}, notes)
-  print(open(os.path.join(FLAGS.workdir, "results.md")).read())
+           f"{best['variant']} ({best['test_accuracy']:.3f} vs {none['test_accuracy']:.3f}).")
+  scaffold.finish("Regularization on 1,000 MNIST digits", {"variants": VARIANTS},
+                  {"final accuracies": rows}, notes, claims)
 
 
 if __name__ == "__main__":
-  launch.run(main)
+  scaffold.run(main)

@@ -1,9 +1,9 @@
 r"""Long-range memory: the adding problem at growing lengths, plain RNN against GRU and LSTM.
 
-    python experiments/long_range.py --workdir=runs/long_range [--quick] [--lengths=10,25,50,100,200]
+    python experiments/adding_problem.py --workdir=runs/long_range [--quick] [--lengths=10,25,50,100,200]
 
 For every cell and sequence length, trains a one-layer `sequence_classifier` (one output, mean
-squared error) on freshly drawn adding problems (`trends_jax.long_range`), then reports its mean
+squared error) on freshly drawn adding problems (adding_problem.py), then reports its mean
 squared error on 1,000 held-out sequences (predicting the mean scores 1/6 ≈ 0.167; "solved" is
 below 0.01, "fails" above 0.05). Before and after training it measures ‖∂loss/∂x_t‖ against the
 lag between input step t and the output (lecture: vanishing gradients). Writes results.json
@@ -12,31 +12,22 @@ it), results.md, mse_by_length.png and gradient_by_lag.png (the longest length, 
 `--quick`: two short lengths, a few steps, a tiny model.
 """
 
-import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import jax
+import matplotlib.pyplot as plt
+import numpy as np
+import optax
+from absl import flags
 
-import jax  # noqa: E402
-import matplotlib  # noqa: E402
-import numpy as np  # noqa: E402
-import optax  # noqa: E402
-from absl import flags  # noqa: E402
-
-from experiments import launch  # noqa: E402
-from trends_jax import long_range, models  # noqa: E402
-from trends_jax.run import plots, results as report  # noqa: E402
-from trends_jax.errors import UserError  # noqa: E402
-from trends_jax.models import recurrent  # noqa: E402
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import adding_problem
+import scaffold
+from trends_jax import models
+from trends_jax.run import plots
+from trends_jax.errors import UserError
+from trends_jax.models import recurrent
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("workdir", None, "Where results and figures go.")
-flags.mark_flag_as_required("workdir")
-flags.DEFINE_bool("quick", False, "Two short lengths, a few steps, a tiny model (for tests).")
 flags.DEFINE_list("lengths", None, "Sequence lengths (default 10,25,50,100,200; quick 5,20).")
 flags.DEFINE_list("cells", ["rnn", "gru", "lstm"], "Cells to compare.")
 flags.DEFINE_integer("steps", None, "Training steps per run (default 3000; quick 40).")
@@ -56,29 +47,29 @@ def train_one(cell: str, length: int, steps: int, hidden: int, batch: int, seed:
   model = models.create("sequence_classifier", num_classes=1, cell=cell, hidden=hidden)
   apply = lambda params, x: model.apply({"params": params}, x)  # noqa: E731
   rng = np.random.default_rng(seed)
-  probe_x, probe_y = long_range.adding_problem(np.random.default_rng(seed + 1), 256, length)
+  probe_x, probe_y = adding_problem.adding_problem(np.random.default_rng(seed + 1), 256, length)
   params = model.init(jax.random.PRNGKey(seed), probe_x[:1])["params"]
   tx = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(LEARNING_RATE))
   opt_state = tx.init(params)
 
   @jax.jit
   def step(params, opt_state, x, y):
-    loss, grads = jax.value_and_grad(lambda p: long_range.mse_loss(apply, p, x, y))(params)
+    loss, grads = jax.value_and_grad(lambda p: adding_problem.mse_loss(apply, p, x, y))(params)
     updates, opt_state = tx.update(grads, opt_state, params)
     return optax.apply_updates(params, updates), opt_state, loss
 
-  initial = long_range.gradient_by_lag(apply, params, probe_x, probe_y)
+  initial = adding_problem.gradient_by_lag(apply, params, probe_x, probe_y)
   start = time.perf_counter()
   losses = []
   for _ in range(steps):
-    params, opt_state, loss = step(params, opt_state, *long_range.adding_problem(rng, batch, length))
+    params, opt_state, loss = step(params, opt_state, *adding_problem.adding_problem(rng, batch, length))
     losses.append(loss)
   losses = [float(x) for x in jax.device_get(losses)]
   seconds = time.perf_counter() - start
-  test_x, test_y = long_range.adding_problem(np.random.default_rng(seed + 2), TEST_SEQUENCES, length)
-  return {"test_mse": float(long_range.mse_loss(apply, params, test_x, test_y)),
+  test_x, test_y = adding_problem.adding_problem(np.random.default_rng(seed + 2), TEST_SEQUENCES, length)
+  return {"test_mse": float(adding_problem.mse_loss(apply, params, test_x, test_y)),
           "train_curve": losses, "seconds": seconds,
-          "gradient_initial": initial, "gradient_trained": long_range.gradient_by_lag(apply, params, probe_x, probe_y)}
+          "gradient_initial": initial, "gradient_trained": adding_problem.gradient_by_lag(apply, params, probe_x, probe_y)}
 
 
 def plot_mse(rows: list[dict], cells: list[str], path: str) -> None:
@@ -86,7 +77,7 @@ def plot_mse(rows: list[dict], cells: list[str], path: str) -> None:
   for cell in cells:
     points = [(r["length"], r["test_mse"]) for r in rows if r["cell"] == cell]
     ax.plot(*zip(*points), marker="o", label=cell)
-  ax.axhline(long_range.BASELINE_MSE, color="grey", ls="--", label="predict the mean (1/6)")
+  ax.axhline(adding_problem.BASELINE_MSE, color="grey", ls="--", label="predict the mean (1/6)")
   ax.axhline(SOLVED_MSE, color="grey", ls=":", label=f"solved (< {SOLVED_MSE})")
   ax.set_xscale("log")
   ax.set_yscale("log")
@@ -136,7 +127,7 @@ def main(argv):
   try:
     lengths = tuple(int(n) for n in FLAGS.lengths) if FLAGS.lengths else lengths
   except ValueError:
-    launch.fail(f"--lengths must be integers separated by commas, e.g. 10,50,100; got {FLAGS.lengths}")
+    scaffold.fail(f"--lengths must be integers separated by commas, e.g. 10,50,100; got {FLAGS.lengths}")
   steps = FLAGS.steps or steps
   cells = FLAGS.cells
 
@@ -147,7 +138,7 @@ def main(argv):
     if min(lengths) < 2 or steps < 1:
       raise UserError(f"--lengths must be >= 2 and --steps >= 1; got {lengths} and {steps}")
 
-  launch.run_user_code(check)
+  scaffold.run_user_code(check)
   runs, rows, gradient_rows = {}, [], []
   for length in lengths:
     for cell in cells:
@@ -164,25 +155,23 @@ def main(argv):
                               "lag_max": float(norms[-1]),
                               "ratio_max_to_0": float(norms[-1] / norms[0]) if norms[0] else float("nan")})
 
-  os.makedirs(FLAGS.workdir, exist_ok=True)
-  plot_mse(rows, cells, os.path.join(FLAGS.workdir, "mse_by_length.png"))
-  plot_gradients(runs, cells, max(lengths), os.path.join(FLAGS.workdir, "gradient_by_lag.png"))
+  plot_mse(rows, cells, scaffold.output("mse_by_length.png"))
+  plot_gradients(runs, cells, max(lengths), scaffold.output("gradient_by_lag.png"))
   setup = {"task": "adding problem", "lengths": list(lengths), "cells": cells, "steps": steps,
            "hidden": hidden, "batch_size": batch, "learning_rate": LEARNING_RATE, "grad_clip_norm": 1.0,
-           "test_sequences": TEST_SEQUENCES, "baseline_mse": long_range.BASELINE_MSE, "solved_mse": SOLVED_MSE,
+           "test_sequences": TEST_SEQUENCES, "baseline_mse": adding_problem.BASELINE_MSE, "solved_mse": SOLVED_MSE,
            "gradient_by_lag": {f"{cell}/{length}": {k: runs[(cell, length)][k].tolist()
                                                     for k in ("gradient_initial", "gradient_trained")}
                                for cell, length in runs}}
   claims = lecture_claims(runs, max(lengths))
   notes = (f"Adding problem, {steps} steps of {batch} fresh sequences per run, one layer of {hidden}, Adam "
            f"{LEARNING_RATE}, gradients clipped to norm 1. Test MSE on {TEST_SEQUENCES} held-out sequences; "
-           f"predicting the mean scores {long_range.BASELINE_MSE:.3f}, solved means < {SOLVED_MSE}. "
+           f"predicting the mean scores {adding_problem.BASELINE_MSE:.3f}, solved means < {SOLVED_MSE}. "
            "Gradient table: ‖∂loss/∂x_t‖ (mean over 256 sequences) at lag 0 (the last input) and at the "
-           "longest lag (the first input), and their ratio.\n\n" + report.claim_lines(claims))
-  report.write(FLAGS.workdir, "Long-range memory: the adding problem", {**setup, "claims": claims},
-               {"test error": rows, "gradient by lag": gradient_rows}, notes)
-  print(open(os.path.join(FLAGS.workdir, "results.md")).read())
+           "longest lag (the first input), and their ratio.")
+  scaffold.finish("Long-range memory: the adding problem", setup,
+                  {"test error": rows, "gradient by lag": gradient_rows}, notes, claims)
 
 
 if __name__ == "__main__":
-  launch.run(main)
+  scaffold.run(main)

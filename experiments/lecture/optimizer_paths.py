@@ -1,6 +1,6 @@
 r"""The lecture's optimizer landscapes: every optimizer's path from the same start.
 
-    python experiments/optimizer_paths.py --workdir=runs/optimizer_paths [--quick]
+    python experiments/lecture/optimizer_paths.py --workdir=runs/optimizer_paths [--quick]
 
 Landscapes: the ill-conditioned bowl f = 10x² + y²/10, the saddle f = x² − y², and Rosenbrock.
 Each optimizer runs full-batch (so `sgd` is plain gradient descent) at each learning rate of a
@@ -10,28 +10,18 @@ the steps until |y| > 1. Writes a contour plot per landscape, results.json and r
 claims checked against the numbers.
 """
 
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import jax
+import jax.numpy as jnp
+import matplotlib.pyplot as plt
+import numpy as np
+from absl import flags
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import matplotlib  # noqa: E402
-import numpy as np  # noqa: E402
-from absl import flags  # noqa: E402
-
-from experiments import launch  # noqa: E402
-from trends_jax import optim  # noqa: E402
-from trends_jax.run import plots, results as report  # noqa: E402
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import scaffold
+from trends_jax import optim
+from trends_jax.run import plots
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("workdir", None, "Where results and figures go.")
-flags.DEFINE_bool("quick", False, "Fewer steps and a coarser learning-rate grid (for tests).")
-flags.mark_flag_as_required("workdir")
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "adadelta", "rmsprop", "adam")
 ADAPTIVE = ("adagrad", "adadelta", "rmsprop", "adam")
@@ -110,7 +100,6 @@ def plot(name, f, box, best_paths, path):
 
 def main(argv):
   del argv
-  os.makedirs(FLAGS.workdir, exist_ok=True)
   num_steps = 300 if FLAGS.quick else 3000
   learning_rates = np.geomspace(1e-3, 30.0, 9 if FLAGS.quick else 28)
   rows, bowl_best = [], {}
@@ -132,7 +121,7 @@ def main(argv):
                    "steps_to_goal": steps[best], "final_f": finals[best], "x_sign_flips_first_50": x_flips,
                    "axis_rescale_first_step": axis_rescale(f, trajectory)})
       best_paths[(name, float(learning_rates[best]))] = trajectory
-    plot(landscape, f, box, best_paths, os.path.join(FLAGS.workdir, f"{landscape}.png"))
+    plot(landscape, f, box, best_paths, scaffold.output(f"{landscape}.png"))
 
   bowl = {r["optimizer"]: r for r in rows if r["landscape"] == "bowl"}
   claims = {
@@ -149,15 +138,12 @@ def main(argv):
            f"optimizer's best learning rate from {len(learning_rates)} log-spaced rates in [1e-3, 30] (saddle: "
            f"its bowl rate), at most {num_steps} steps "
            "('—': never). x_sign_flips: zigzag across the bowl's narrow axis. axis_rescale: first-step "
-           "(|Δx|/|Δy|)/(|∂x f|/|∂y f|), 1 for plain gradient steps.\n\n" + "\n".join(
-               f"- {'holds' if ok else 'does NOT hold'}: {claim}" for claim, ok in claims.items()))
-  report.write(FLAGS.workdir, "Optimizer paths on the lecture's landscapes",
-               {"num_steps": num_steps, "learning_rates": learning_rates.tolist(),
-                "claims": {k: bool(v) for k, v in claims.items()}},
-               {landscape: [r for r in rows if r["landscape"] == landscape] for landscape in LANDSCAPES},
-               notes)
-  print(open(os.path.join(FLAGS.workdir, "results.md")).read())
+           "(|Δx|/|Δy|)/(|∂x f|/|∂y f|), 1 for plain gradient steps.")
+  scaffold.finish("Optimizer paths on the lecture's landscapes",
+                  {"num_steps": num_steps, "learning_rates": learning_rates.tolist()},
+                  {landscape: [r for r in rows if r["landscape"] == landscape] for landscape in LANDSCAPES},
+                  notes, claims)
 
 
 if __name__ == "__main__":
-  launch.run(main)
+  scaffold.run(main)

@@ -1,6 +1,6 @@
 r"""Residual against plain networks: the degradation problem and the gradient reaching early layers.
 
-    python experiments/residual.py --workdir=runs/residual [--quick] [--depths=8,32] [--dataset=fashion_mnist]
+    python experiments/lecture/residual.py --workdir=runs/residual [--quick] [--depths=8,32] [--dataset=fashion_mnist]
 
 The lecture: a ResNet block computes F(x) + x, so the gradient gets an identity term, and very
 deep networks train. He et al. found that without the shortcuts a deeper network trains to a
@@ -12,43 +12,23 @@ loss of every step and, every few steps, the gradient norm of every convolution
 (`trends_jax.evaluation.gradient_flow`). Writes results.json, results.md, training_loss.png and
 gradient_flow.png (the deepest pair), with the lecture's claims checked. `--quick`: depths 8 and
 14, width 4, 6 steps of 16.
-
-Measured (2-core AMD EPYC CPU, 2026-11-29, idle; Fashion-MNIST at 14×14, depths 8 and 32, width 8,
-500 SGD steps of 128; 112 s): training loss (evaluation mode, 5,000 training images) resnet-8
-0.345, plain-8 0.422, resnet-32 0.387, plain-32 0.573; test accuracy 0.856, 0.818, 0.840, 0.773.
-The degradation problem shows: without shortcuts 32 layers train much worse than 8; with them
-the gap is small, and this script's earlier version (the same networks and batches, its own
-step) had the 32-layer ResNet slightly ahead (0.351 against 0.355): which residual depth wins is
-within one seed's noise. With BatchNorm the plain network's gradient does not vanish at
-initialization, it grows toward the input (first block / last block 23.7, resnet 7.7); over
-training the plain network's early blocks get the smaller share (0.81 against 0.88).
 """
 
-import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import jax
+import matplotlib.pyplot as plt
+import numpy as np
+import optax
+from absl import flags
 
-import jax  # noqa: E402
-import matplotlib  # noqa: E402
-import numpy as np  # noqa: E402
-import optax  # noqa: E402
-from absl import flags  # noqa: E402
-
-from experiments import launch  # noqa: E402
-from trends_jax import data, losses, models  # noqa: E402
-from trends_jax.evaluation import gradient_flow  # noqa: E402
-from trends_jax.run import plots, results as report  # noqa: E402
-from trends_jax.training import steps as train_steps  # noqa: E402
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import scaffold
+from trends_jax import data, losses, models
+from trends_jax.evaluation import gradient_flow
+from trends_jax.run import plots
+from trends_jax.training import steps as train_steps
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("workdir", None, "Where results and figures go.")
-flags.mark_flag_as_required("workdir")
-flags.DEFINE_bool("quick", False, "Two shallow depths, a few steps, a narrow network (for tests).")
 flags.DEFINE_string("data_dir", None, "TFDS data directory.")
 flags.DEFINE_enum("dataset", "fashion_mnist", ["fashion_mnist", "mnist5k"], "28×28 grey images, 10 classes.")
 flags.DEFINE_list("depths", None, "Depths 6n + 2 to compare (default 8,32; quick 8,14).")
@@ -136,10 +116,10 @@ def main(argv):
     try:
       depths = tuple(sorted(int(d) for d in FLAGS.depths))
     except ValueError:
-      launch.fail(f"--depths must be integers separated by commas, e.g. 8,20,32; got {','.join(FLAGS.depths)}")
+      scaffold.fail(f"--depths must be integers separated by commas, e.g. 8,20,32; got {','.join(FLAGS.depths)}")
     if len(depths) < 2 or any(d < 8 or (d - 2) % 6 for d in depths):
-      launch.fail(f"--depths needs at least two depths of the form 6n + 2 (8, 14, 20, 26, 32, …); got {list(depths)}")
-  train_x, train_y = launch.run_user_code(lambda: data.image_arrays(FLAGS.dataset, "train", FLAGS.data_dir, pool=2))
+      scaffold.fail(f"--depths needs at least two depths of the form 6n + 2 (8, 14, 20, 26, 32, …); got {list(depths)}")
+  train_x, train_y = scaffold.run_user_code(lambda: data.image_arrays(FLAGS.dataset, "train", FLAGS.data_dir, pool=2))
   test_x, test_y = data.image_arrays(FLAGS.dataset, "test", FLAGS.data_dir, pool=2)
 
   runs, rows = {}, []
@@ -158,10 +138,9 @@ def main(argv):
       print(f"{network}-{depth}: training loss {run['train_loss']:.4f}, test accuracy {run['test_accuracy']:.4f}",
             flush=True)
 
-  os.makedirs(FLAGS.workdir, exist_ok=True)
   deep, shallow = max(depths), min(depths)
-  plot_losses(runs, os.path.join(FLAGS.workdir, "training_loss.png"))
-  plot_flow(runs, deep, os.path.join(FLAGS.workdir, "gradient_flow.png"))
+  plot_losses(runs, scaffold.output("training_loss.png"))
+  plot_flow(runs, deep, scaffold.output("gradient_flow.png"))
   by = {(r["network"], r["depth"]): r for r in rows}
   ratio_step0 = {network: by[(network, deep)]["first_to_last_block_grad_step0"] for network in NETWORKS}
   ratio_training = {network: by[(network, deep)]["first_to_last_block_grad_training"] for network in NETWORKS}
@@ -188,17 +167,14 @@ def main(argv):
            "loss of the last 10% of steps. Gradient ratios: ‖∂loss/∂kernel‖ of the first block's first "
            "convolution over the last block's last one (above 1: the gradient grows toward the input), at step 0 "
            f"{ratio_step0['plain']:.3g} in plain-{deep} and {ratio_step0['resnet']:.3g} in resnet-{deep}, over "
-           f"training {ratio_training['plain']:.3g} and {ratio_training['resnet']:.3g}.\n\n" + "\n".join(
-               f"- {'holds' if ok else 'does NOT hold'}: {claim}" for claim, ok in claims.items()))
-  report.write(FLAGS.workdir, "Residual against plain networks",
-               {"dataset": FLAGS.dataset, "depths": list(depths), "width": width, "steps": steps, "batch_size": batch,
-                "learning_rate": LEARNING_RATE, "momentum": MOMENTUM,
-                "wall_seconds": round(time.perf_counter() - start, 1),
-                "claims": {k: bool(v) for k, v in claims.items()},
-                "train_loss": {f"{network}-{depth}": run["losses"] for (network, depth), run in runs.items()}},
-               {"runs": rows, "gradient by layer": flow_rows}, notes)
-  print(open(os.path.join(FLAGS.workdir, "results.md")).read())
+           f"training {ratio_training['plain']:.3g} and {ratio_training['resnet']:.3g}.")
+  scaffold.finish("Residual against plain networks",
+                  {"dataset": FLAGS.dataset, "depths": list(depths), "width": width, "steps": steps, "batch_size": batch,
+                   "learning_rate": LEARNING_RATE, "momentum": MOMENTUM,
+                   "wall_seconds": round(time.perf_counter() - start, 1),
+                   "train_loss": {f"{network}-{depth}": run["losses"] for (network, depth), run in runs.items()}},
+                  {"runs": rows, "gradient by layer": flow_rows}, notes, claims)
 
 
 if __name__ == "__main__":
-  launch.run(main)
+  scaffold.run(main)

@@ -1,6 +1,6 @@
 r"""word2vec: trends_jax next to gensim, same corpus, same hyperparameters, same machine.
 
-    python experiments/bench_word2vec.py --workdir=runs/bench_word2vec [--corpus=w2v_corpus/large]
+    python experiments/bench/word2vec.py --workdir=runs/bench_word2vec [--corpus=w2v_corpus/large]
         [--architectures=skipgram,cbow] [--variants=pool,per_pair] [--quick]
 
 Both train 100-d vectors with window 5, 5 negatives, subsampling 1e-3, min count 5, 5 epochs,
@@ -19,23 +19,19 @@ Spearman > 0.5), results.md and comparison.png; each trends_jax run is a normal 
 under runs/.
 """
 
+import importlib.util
 import json
 import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import numpy as np
+from absl import flags
 
-import importlib.util  # noqa: E402
-
-import numpy as np  # noqa: E402
-from absl import flags  # noqa: E402
-
-from experiments import launch  # noqa: E402
-from trends_jax import data  # noqa: E402
-from trends_jax.run import plots, results as report  # noqa: E402
-from trends_jax.training import word2vec as train_word2vec  # noqa: E402
-from trends_jax.evaluation import word_vectors  # noqa: E402
+from trends_jax.run import cli
+from trends_jax import data
+from trends_jax.run import plots, results as report
+from trends_jax.training import loop, word2vec
+from trends_jax.evaluation import word_vectors
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Where runs, results and figures go.")
@@ -51,7 +47,7 @@ VARIANTS = {"pool": {"model.negative_pool": 1024}, "per_pair": {"model.negative_
 
 
 def _config(architecture: str):
-  path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs",
+  path = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "configs",
                       f"word2vec_{architecture}.py")
   spec = importlib.util.spec_from_file_location(f"word2vec_{architecture}", path)
   module = importlib.util.module_from_spec(spec)
@@ -60,7 +56,7 @@ def _config(architecture: str):
 
 
 def _scores(words, vectors, config) -> dict:
-  metrics, _ = train_word2vec.evaluate(words, vectors, config.eval)
+  metrics, _ = word2vec.evaluate(words, vectors, config.eval)
   return metrics
 
 
@@ -86,7 +82,7 @@ def run_trends_jax(config, name: str) -> dict:
   import jax
   workdir = os.path.join(FLAGS.workdir, "runs", name)
   start = time.perf_counter()
-  status = train_word2vec.train_and_evaluate(config, workdir)
+  status = loop.train_and_evaluate(config, workdir)
   wall = time.perf_counter() - start
   if status["state"] != "done":
     raise SystemExit(f"trends_jax run {name} ended {status['state']}; see {workdir}")
@@ -116,9 +112,7 @@ def lecture_claims(rows: list[dict]) -> dict[str, bool]:
 
 
 def plot(rows, path):
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
+  import matplotlib.pyplot as plt  # trends_jax.run.plots chose the Agg backend.
   fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
   labels = [f"{r['architecture']}\n{r['engine'].split(' ')[0]} {r['variant']}".strip() for r in rows]
   for ax, key, title in zip(axes, ("words_per_sec", "analogy_accuracy", "wordsim353_spearman"),
@@ -134,25 +128,23 @@ def main(argv):
   del argv
   for a in FLAGS.architectures:
     if a not in ("skipgram", "cbow"):
-      launch.fail(f"--architectures takes skipgram and/or cbow, got {a!r}")
+      cli.fail(f"--architectures takes skipgram and/or cbow, got {a!r}")
   for v in FLAGS.variants:
     if v not in VARIANTS:
-      launch.fail(f"--variants takes {' and/or '.join(VARIANTS)}, got {v!r}")
+      cli.fail(f"--variants takes {' and/or '.join(VARIANTS)}, got {v!r}")
   corpus = "w2v_corpus/small" if FLAGS.quick else FLAGS.corpus
   rows = []
   for architecture in FLAGS.architectures:
     config = _config(architecture)
     config.dataset.name, config.dataset.data_dir = corpus, FLAGS.data_dir
-    source = launch.run_user_code(lambda: data.data_source(corpus, config.dataset.split, FLAGS.data_dir))
+    source = cli.run_user_code(lambda: data.data_source(corpus, config.dataset.split, FLAGS.data_dir))
     documents = [source[i]["text"].decode("utf-8").split() for i in range(len(source))]
     print(f"{architecture}: gensim on {corpus} ({sum(map(len, documents)):,} words)", flush=True)
     rows.append({"architecture": architecture, "variant": "", **run_gensim(config, documents), "speed_vs_gensim": 1.0})
     gensim_rate = rows[-1]["words_per_sec"]
     for variant in (FLAGS.variants if architecture == "skipgram" else [""]):
       run_config = config.copy_and_resolve_references()
-      for key, value in VARIANTS.get(variant, {}).items():
-        section, field = key.split(".")
-        run_config[section][field] = value
+      run_config.update_from_flattened_dict(VARIANTS.get(variant, {}))
       print(f"{architecture}: trends_jax {variant}", flush=True)
       row = run_trends_jax(run_config, f"{architecture}_{variant}".rstrip("_"))
       rows.append({"architecture": architecture, "variant": variant, **row,
@@ -173,4 +165,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  launch.run(main)
+  cli.run(main)

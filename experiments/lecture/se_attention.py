@@ -1,6 +1,6 @@
 r"""Squeeze-and-excitation: SE-ResNet against ResNet, the learned channel gates by class, avg vs max squeeze.
 
-    python experiments/se_attention.py --workdir=runs/se_attention [--quick] [--dataset=fashion_mnist]
+    python experiments/lecture/se_attention.py --workdir=runs/se_attention [--quick] [--dataset=fashion_mnist]
 
 The lecture: SENet squeezes each channel to one number (the text says its maximum response; the
 paper uses the average), a small dense network with a sigmoid turns those into per-channel weights
@@ -10,40 +10,23 @@ same batches: without SE, with SE squeezing by the average, with SE squeezing by
 reads every block's gates (`se_gate`, sown by the model) on the test set. Writes results.json,
 results.md, training.png (loss curves, test accuracy) and gates_by_class.png (each block's mean
 gate per class and channel), with the lecture's claims checked. `--quick`: width 8, 6 steps of 16.
-
-Measured (2-core AMD EPYC CPU, 2026-11-29, idle; Fashion-MNIST at 14×14, ResNet-8 of widths
-16/32/64, 600 Adam steps of 128; 87 s): test accuracy ResNet 0.856, SE (average) 0.858, SE
-(maximum) 0.855. Two runs of this script's earlier version gave 0.857, 0.860, 0.854 and 0.851,
-0.858, 0.862: the three are within one seed's noise, and which squeeze wins changes with it. The
-gates are another matter: in the first block they hardly depend on the class (class_share 0.41,
-gates 0.52 ± 0.05), in the later blocks much more (0.72, 0.65).
 """
 
-import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import jax
+import jax.numpy as jnp
+import matplotlib.pyplot as plt
+import numpy as np
+import optax
+from absl import flags
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import matplotlib  # noqa: E402
-import numpy as np  # noqa: E402
-import optax  # noqa: E402
-from absl import flags  # noqa: E402
-
-from experiments import launch  # noqa: E402
-from trends_jax import data, losses, models  # noqa: E402
-from trends_jax.run import plots, results as report  # noqa: E402
-from trends_jax.training import steps as train_steps  # noqa: E402
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import scaffold
+from trends_jax import data, losses, models
+from trends_jax.run import plots
+from trends_jax.training import steps as train_steps
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("workdir", None, "Where results and figures go.")
-flags.mark_flag_as_required("workdir")
-flags.DEFINE_bool("quick", False, "A few steps of a narrow network (for tests).")
 flags.DEFINE_string("data_dir", None, "TFDS data directory.")
 flags.DEFINE_enum("dataset", "fashion_mnist", ["fashion_mnist", "mnist5k"], "28×28 grey images, 10 classes.")
 flags.DEFINE_integer("seed", 0, "Seed of initialization and batches.")
@@ -135,7 +118,7 @@ def main(argv):
   del argv
   start = time.perf_counter()
   blocks, width, steps, batch = QUICK if FLAGS.quick else FULL
-  train_x, train_y = launch.run_user_code(lambda: data.image_arrays(FLAGS.dataset, "train", FLAGS.data_dir, pool=2))
+  train_x, train_y = scaffold.run_user_code(lambda: data.image_arrays(FLAGS.dataset, "train", FLAGS.data_dir, pool=2))
   test_x, test_y = data.image_arrays(FLAGS.dataset, "test", FLAGS.data_dir, pool=2)
   class_names = data.builder(FLAGS.dataset, FLAGS.data_dir).info.features["label"].names
 
@@ -150,9 +133,8 @@ def main(argv):
                    "class_share": class_share(g, test_y)} for block, g in run["gates"].items()]
     print(f"{variant}: test accuracy {run['test_accuracy']:.4f}", flush=True)
 
-  os.makedirs(FLAGS.workdir, exist_ok=True)
-  plot_training(runs, os.path.join(FLAGS.workdir, "training.png"))
-  plot_gates(runs, test_y, class_names, os.path.join(FLAGS.workdir, "gates_by_class.png"))
+  plot_training(runs, scaffold.output("training.png"))
+  plot_gates(runs, test_y, class_names, scaffold.output("gates_by_class.png"))
   accuracy = {r["variant"]: r["test_accuracy"] for r in rows}
   share = {(r["variant"], r["block"]): r["class_share"] for r in gate_rows}
   first, last = gate_rows[0]["block"], [r["block"] for r in gate_rows if r["variant"] == "se_avg"][-1]
@@ -168,18 +150,15 @@ def main(argv):
            f"{batch} images, the same batches for every run; one seed, so differences of a few tenths of a "
            "point are within run-to-run noise. class_share: between-class variance of a gate over its "
            "variance across test images, mean over channels (0: the gate ignores the class; 1: the class "
-           "alone sets it).\n\n" + "\n".join(
-               f"- {'holds' if ok else 'does NOT hold'}: {claim}" for claim, ok in claims.items()))
-  report.write(FLAGS.workdir, "Squeeze-and-excitation on ResNet",
-               {"dataset": FLAGS.dataset, "blocks_per_stage": blocks, "width": width, "steps": steps,
-                "batch_size": batch, "learning_rate": LEARNING_RATE, "se_reduction": SE_REDUCTION,
-                "wall_seconds": round(time.perf_counter() - start, 1),
-                "claims": {k: bool(v) for k, v in claims.items()},
-                "gates_by_class": {v: {block: by_class(g, test_y).tolist() for block, g in run["gates"].items()}
-                                   for v, run in runs.items() if run["gates"]}},
-               {"accuracy": rows, "gates": gate_rows}, notes)
-  print(open(os.path.join(FLAGS.workdir, "results.md")).read())
+           "alone sets it).")
+  scaffold.finish("Squeeze-and-excitation on ResNet",
+                  {"dataset": FLAGS.dataset, "blocks_per_stage": blocks, "width": width, "steps": steps,
+                   "batch_size": batch, "learning_rate": LEARNING_RATE, "se_reduction": SE_REDUCTION,
+                   "wall_seconds": round(time.perf_counter() - start, 1),
+                   "gates_by_class": {v: {block: by_class(g, test_y).tolist() for block, g in run["gates"].items()}
+                                      for v, run in runs.items() if run["gates"]}},
+                  {"accuracy": rows, "gates": gate_rows}, notes, claims)
 
 
 if __name__ == "__main__":
-  launch.run(main)
+  scaffold.run(main)

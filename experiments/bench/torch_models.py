@@ -4,7 +4,7 @@
   max-pool), layer for layer the shapes of `models.create('resnet18', cifar_stem=True)`; one
   step is forward, cross-entropy, backward and SGD with (Nesterov) momentum, L2 on kernels only.
 - `lstm_grad_step`: `nn.LSTM` forward over a sequence, mean squared output, backward (the step
-  of experiments/bench_lstm.py).
+  of experiments/bench/lstm.py).
 
 Each returns a call that runs one step eagerly (PyTorch's CPU kernels, oneDNN) and returns when
 it is done.

@@ -1,6 +1,6 @@
 r"""Linear, polynomial and MLP classifiers on non-linear problems: decision boundaries and accuracy.
 
-    python experiments/linear_vs_mlp.py --workdir=runs/linear_vs_mlp [--quick] [--data_dir=…]
+    python experiments/lecture/linear_vs_mlp.py --workdir=runs/linear_vs_mlp [--quick] [--data_dir=…]
 
 Problems: two moons (noise 0.2) and two circles (noise 0.1, inner radius 0.5) from scikit-learn,
 500 training and 500 test points each, and the 8×8 digits (1,437 train / 360 test). Classifiers:
@@ -9,38 +9,23 @@ degree 3 (digits: 2) of the inputs (`polynomial`, cross_terms) and a 2×64 ReLU 
 trained full-batch with Adam. Writes boundaries.png (the 2-D problems), accuracy.png,
 results.json and results.md, with the lecture's claims checked against the numbers.
 `--quick`: a few steps.
-
-Measured on a 2-core AMD EPYC CPU, 2026-11-29 (shared: 1 min 33 s wall, 33 s of CPU), test
-accuracy linear / polynomial / MLP: moons 0.880 / 0.964 / 0.950, circles 0.508 / 0.988 / 0.984,
-digits 0.972 / 0.989 / 0.986. All 4 claims hold, the MLP on moons exactly at its 0.95 threshold:
-it overfits the noisy points (train accuracy 0.992).
 """
 
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import jax
+import jax.numpy as jnp
+import matplotlib.pyplot as plt
+import numpy as np
+import optax
+from absl import flags
+from sklearn import datasets
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import matplotlib  # noqa: E402
-import numpy as np  # noqa: E402
-import optax  # noqa: E402
-from absl import flags  # noqa: E402
-from sklearn import datasets  # noqa: E402
-
-from experiments import launch  # noqa: E402
-from trends_jax import data, models  # noqa: E402
-from trends_jax.run import plots, results as report  # noqa: E402
-from trends_jax.errors import UserError  # noqa: E402
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import scaffold
+from trends_jax import data, models
+from trends_jax.run import plots
+from trends_jax.errors import UserError
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("workdir", None, "Where results and figures go.")
-flags.mark_flag_as_required("workdir")
-flags.DEFINE_bool("quick", False, "A few steps per classifier (for tests).")
 flags.DEFINE_string("data_dir", None, "TFDS data directory (for digits).")
 flags.DEFINE_integer("steps", None, "Full-batch Adam steps per classifier (default 2000; quick 30).")
 flags.DEFINE_integer("seed", 0, "Seed of the 2-D data and of initialization.")
@@ -149,7 +134,7 @@ def main(argv):
       raise UserError(f"--steps must be >= 1, got {steps}")
     return {problem: load() for problem, (load, _) in PROBLEMS.items()}
 
-  loaded = launch.run_user_code(check)
+  loaded = scaffold.run_user_code(check)
   fitted, rows = {}, []
   for problem, (x, y, x_test, y_test) in loaded.items():
     num_classes = int(y.max()) + 1
@@ -165,9 +150,8 @@ def main(argv):
                    "train_accuracy": accuracy(model, params, x, y), "test_accuracy": run["test_accuracy"]})
       print(f"{problem:8s} {name:10s} test accuracy {run['test_accuracy']:.3f}", flush=True)
 
-  os.makedirs(FLAGS.workdir, exist_ok=True)
-  plot_boundaries(fitted, os.path.join(FLAGS.workdir, "boundaries.png"))
-  plot_accuracy(rows, os.path.join(FLAGS.workdir, "accuracy.png"))
+  plot_boundaries(fitted, scaffold.output("boundaries.png"))
+  plot_accuracy(rows, scaffold.output("accuracy.png"))
   test = {(r["problem"], r["classifier"]): r["test_accuracy"] for r in rows}
   claims = {
       "an MLP separates two moons where the linear classifier cannot (test accuracy ≥ 0.95 vs ≤ 0.90)":
@@ -185,13 +169,10 @@ def main(argv):
            "digits: the 8×8 images, pixels in [0, 1]. polynomial: every monomial of the inputs up to degree 3 "
            "(digits: 2, i.e. the pixels and all their pairwise products) then logistic regression; mlp: two "
            "ReLU layers of 64. Nothing is regularized: a train accuracy above the test accuracy is overfitting "
-           "(boundaries.png shows it as islands and wiggles).\n\n" + "\n".join(
-               f"- {'holds' if ok else 'does NOT hold'}: {claim}" for claim, ok in claims.items()))
-  report.write(FLAGS.workdir, "Linear, polynomial and MLP classifiers on non-linear problems",
-               {"steps": steps, "learning_rate": LEARNING_RATE, "points": POINTS,
-                "claims": {k: bool(v) for k, v in claims.items()}}, {"accuracy": rows}, notes)
-  print(open(os.path.join(FLAGS.workdir, "results.md")).read())
+           "(boundaries.png shows it as islands and wiggles).")
+  scaffold.finish("Linear, polynomial and MLP classifiers on non-linear problems",
+                  {"steps": steps, "learning_rate": LEARNING_RATE, "points": POINTS}, {"accuracy": rows}, notes, claims)
 
 
 if __name__ == "__main__":
-  launch.run(main)
+  scaffold.run(main)

@@ -1,6 +1,6 @@
 r"""The lecture's word-vector pictures: male–female, verb tense and country–capital offsets.
 
-    python experiments/word_analogies.py --workdir=runs/word_analogies [--vectors=PATH [--binary]] [--quick]
+    python experiments/lecture/word_analogies.py --workdir=runs/word_analogies [--vectors=PATH [--binary]] [--quick]
 
 Without --vectors it first trains configs/word2vec_skipgram.py (w2v_corpus/large; --quick: 30
 steps on w2v_corpus/small) as a normal resumable run under <workdir>/run/. For each picture it
@@ -12,27 +12,20 @@ the lecture's claims checked (king − man + woman → queen; each offset answer
 Google section).
 """
 
-import importlib.util
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from absl import flags
 
-from absl import flags  # noqa: E402
-
-from experiments import launch  # noqa: E402
-from trends_jax import data  # noqa: E402
-from trends_jax.run import plots, results as report  # noqa: E402
-from trends_jax.evaluation import word_vectors  # noqa: E402
-from trends_jax.errors import UserError  # noqa: E402
+import scaffold
+from trends_jax import data
+from trends_jax.run import plots
+from trends_jax.evaluation import word_vectors
+from trends_jax.errors import UserError
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("workdir", None, "Where the run, results and figures go.")
 flags.DEFINE_string("vectors", None, "Trained vectors in word2vec format; default: train them first.")
 flags.DEFINE_bool("binary", False, "--vectors is in the binary word2vec format.")
-flags.DEFINE_bool("quick", False, "A 30-step model on the small corpus (for tests).")
 flags.DEFINE_string("data_dir", None, "TFDS data directory.")
-flags.mark_flag_as_required("workdir")
 
 # picture: (pairs in the lecture's order, the questions-words section that tests the same offset)
 PICTURES = {
@@ -51,15 +44,11 @@ RELATIONS = {"male_female": "male–female", "verb_tense": "verb tense", "countr
 def trained_vectors() -> word_vectors.WordVectors:
   if FLAGS.vectors:
     return word_vectors.load_word2vec_format(FLAGS.vectors, binary=FLAGS.binary)
-  from trends_jax.training import word2vec as train_word2vec
-  path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "word2vec_skipgram.py")
-  spec = importlib.util.spec_from_file_location("word2vec_skipgram", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  config = module.get_config("quick" if FLAGS.quick else None)
+  from trends_jax.training import loop, word2vec  # noqa: F401 (registers the trainer)
+  config = scaffold.load_config("word2vec_skipgram", "quick" if FLAGS.quick else None)
   config.dataset.data_dir = FLAGS.data_dir
-  run = os.path.join(FLAGS.workdir, "run")
-  status = train_word2vec.train_and_evaluate(config, run)
+  run = scaffold.output("run")
+  status = loop.train_and_evaluate(config, run)
   if status["state"] != "done":
     raise UserError(f"the word2vec run in {run} ended {status['state']}; run the same command again to resume")
   return word_vectors.load_word2vec_format(os.path.join(run, "vectors.bin"), binary=True)
@@ -81,15 +70,14 @@ def lecture_claims(vectors: word_vectors.WordVectors, summary: list[dict]) -> di
 
 def main(argv):
   del argv
-  os.makedirs(FLAGS.workdir, exist_ok=True)
-  vectors = launch.run_user_code(trained_vectors)
+  vectors = scaffold.run_user_code(trained_vectors)
   sections = {row["section"]: row for row in vectors.evaluate_analogies(data.word_eval_file("questions-words"))["sections"]}
   summary, queries = [], []
   for name, (pairs, section) in PICTURES.items():
     known = [(a, b) for a, b in pairs if a in vectors and b in vectors]
     missing = sorted({w for pair in pairs for w in pair if w not in vectors})
     if len(known) >= 2:
-      plots.analogy_offsets(vectors, known, os.path.join(FLAGS.workdir, f"{name}.png"), title=name.replace("_", "–"))
+      plots.analogy_offsets(vectors, known, scaffold.output(f"{name}.png"), title=name.replace("_", "–"))
     solved = 0
     for (a, b), (c, d) in zip(known, known[1:]):
       answers = vectors.analogy(a, b, c, k=3)
@@ -104,13 +92,13 @@ def main(argv):
     print(f"{name}: {len(known)} pairs, {solved}/{max(len(known) - 1, 0)} offset queries solved; "
           f"{section} accuracy {row.get('accuracy', float('nan')):.3f}", flush=True)
   claims = lecture_claims(vectors, summary)
-  report.write(FLAGS.workdir, "Word-vector offsets (the lecture's pictures)",
-               {"vectors": FLAGS.vectors or os.path.join(FLAGS.workdir, "run", "vectors.bin"),
-                "vocabulary": len(vectors.words), "claims": claims},
-               {"pictures": summary, "queries": queries},
-               notes="Top-3 answers by 3CosAdd (question words excluded); section accuracy from "
-                     "questions-words.txt over the 30,000 most frequent words.\n\n" + report.claim_lines(claims))
+  scaffold.finish("Word-vector offsets (the lecture's pictures)",
+                  {"vectors": FLAGS.vectors or scaffold.output("run", "vectors.bin"),
+                   "vocabulary": len(vectors.words)},
+                  {"pictures": summary, "queries": queries},
+                  "Top-3 answers by 3CosAdd (question words excluded); section accuracy from "
+                  "questions-words.txt over the 30,000 most frequent words.", claims)
 
 
 if __name__ == "__main__":
-  launch.run(main)
+  scaffold.run(main)

