@@ -1,4 +1,4 @@
-"""Experiment outputs (DESIGN.md contract 4): results.json, and results.md with the same numbers as tables."""
+"""Experiment outputs: results.json (machine-readable numbers), and results.md with the same numbers as tables."""
 
 import json
 import math
