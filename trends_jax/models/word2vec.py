@@ -78,7 +78,7 @@ def sgd_on_rows(params: dict, words, negatives: Negatives | None, row_grads: Row
   tables = {"input": (words.reshape(-1), row_grads.input.reshape(-1, dim)),
             "output": (words.reshape(-1), row_grads.output.reshape(-1, dim))}
   if negatives is not None:
-    # One scatter per table: two in a row made XLA copy the whole table (2× slower at 55k words).
+    # One scatter per table: two in a row make XLA copy the whole table.
     ids, grads = tables["output"]
     tables["output"] = (jnp.concatenate([ids, negatives.ids.reshape(-1)]),
                         jnp.concatenate([grads, row_grads.negatives.reshape(-1, dim)]))
@@ -111,7 +111,7 @@ def skipgram(rows: Rows, words, valid, cbow_mean) -> Pairs:
 def cbow(rows: Rows, words, valid, cbow_mean) -> Pairs:
   window = valid.shape[-1] // 2
   weights = valid.astype(rows.input.dtype)
-  # An einsum, not multiply-and-sum: XLA CPU fuses the latter ~25× slower.
+  # An einsum, not multiply-and-sum: XLA CPU fuses the latter into a much slower loop.
   summed = jnp.einsum("rltd,rlt->rld", neighbours(rows.input, window), weights)
   hidden = summed
   if cbow_mean:
