@@ -20,7 +20,7 @@ from absl import flags
 
 import launch
 from trends_jax.run import compilation_cache, distributed
-from trends_jax.training import loop, supervised, word2vec  # noqa: F401 (importing a trainer registers it)
+from trends_jax.training import loop
 
 FLAGS = flags.FLAGS
 launch.define_config_flag()

@@ -9,7 +9,7 @@ import pytest
 
 from trends_jax import losses
 from trends_jax.errors import UserError
-from trends_jax.training import loop, supervised, word2vec  # noqa: F401 (registers the trainers)
+from trends_jax.training import loop
 
 
 def _status(workdir):

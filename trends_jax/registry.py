@@ -1,5 +1,6 @@
 """Name → constructor tables, so that configs pick components by name (models, losses, optimizers…)."""
 
+import importlib
 from typing import Any, Callable
 
 from trends_jax.errors import UserError
@@ -13,8 +14,9 @@ class Registry:
     self.config_field = config_field
     self._entries: dict[str, Callable[..., Any]] = {}
 
-  def register(self, name: str, value: Callable[..., Any] | None = None):
-    """Registers `value` under `name`; used bare or as a decorator."""
+  def register(self, name: str, value: Callable[..., Any] | str | None = None):
+    """Registers `value` under `name`; used bare or as a decorator. A value "package.module:attr"
+    is imported when the name is first asked for, for entries whose module imports the registry's."""
     def add(v):
       if name in self._entries:
         raise ValueError(f"{self.kind} {name!r} is registered twice")
@@ -26,7 +28,11 @@ class Registry:
     if name not in self._entries:
       raise UserError(
           f"unknown {self.kind} {name!r} in {self.config_field}; known: {', '.join(self.names())}")
-    return self._entries[name]
+    value = self._entries[name]
+    if isinstance(value, str):
+      module, attr = value.split(":")
+      value = self._entries[name] = getattr(importlib.import_module(module), attr)
+    return value
 
   def names(self) -> list[str]:
     return sorted(self._entries)

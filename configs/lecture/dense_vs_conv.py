@@ -12,7 +12,7 @@ at the end. A few minutes on a 2-core CPU. `:<model>,quick`: 10 steps on 1,000 t
 test images (for tests).
 """
 
-from trends_jax.training.config import base_config
+from trends_jax.training.supervised import base_config
 
 MODELS = {
     "cnn": {"name": "cnn", "features": (16, 32), "kernel_size": 3, "hidden": 64},

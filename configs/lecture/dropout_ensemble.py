@@ -9,7 +9,7 @@ sampled thinned networks. A few minutes on a 2-core CPU. `:quick`: 32 wide, 20 s
 training and 500 test images (for tests).
 """
 
-from trends_jax.training.config import base_config
+from trends_jax.training.supervised import base_config
 
 DROPOUT_RATE = 0.5
 

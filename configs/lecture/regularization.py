@@ -10,7 +10,7 @@ MNIST-5k, evaluated on those 1,000 (train_eval) and on the 1,000 test digits: bi
 gap. A few minutes on a 2-core CPU. `:quick`: 128 wide, 30 steps (for tests).
 """
 
-from trends_jax.training.config import base_config
+from trends_jax.training.supervised import base_config
 
 
 def get_config(arg=None):

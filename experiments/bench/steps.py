@@ -46,7 +46,7 @@ from trends_jax.errors import UserError
 from trends_jax.run import cli, compilation_cache
 from trends_jax.run import results as report
 from trends_jax.training import config as config_lib
-from trends_jax.training import loop, parallel, supervised, word2vec  # noqa: F401 (registers the trainers)
+from trends_jax.training import loop, parallel, supervised
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file(

@@ -17,6 +17,7 @@ import os
 from typing import Callable
 
 from trends_jax.run import results as report
+from trends_jax.run.workdir import Workdir
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,11 +121,7 @@ def load(section: Section, path: str) -> dict | None:
 
 
 def _load_run(section: Section, path: str) -> dict | None:
-  try:
-    with open(os.path.join(path, "status.json")) as f:
-      status = json.load(f)
-  except (OSError, json.JSONDecodeError):
-    return None
+  status = Workdir(path).read_status() or {}
   if status.get("state") != "done":
     return None
   final = {"step": status.get("step"), **{k: v for k, v in status.items() if k.startswith("eval_")},

@@ -44,7 +44,7 @@ RELATIONS = {"male_female": "male–female", "verb_tense": "verb tense", "countr
 def trained_vectors() -> word_vectors.WordVectors:
   if FLAGS.vectors:
     return word_vectors.load_word2vec_format(FLAGS.vectors, binary=FLAGS.binary)
-  from trends_jax.training import loop, word2vec  # noqa: F401 (registers the trainer)
+  from trends_jax.training import loop
   config = scaffold.load_config("word2vec_skipgram", "quick" if FLAGS.quick else None)
   config.dataset.data_dir = FLAGS.data_dir
   run = scaffold.output("run")

@@ -33,7 +33,9 @@ from trends_jax.training import config as config_lib
 from trends_jax.training import parallel
 
 TRAINERS = Registry("trainer", "config.trainer")
-register = TRAINERS.register
+# Named by path: the trainers' modules import this one.
+TRAINERS.register("supervised", "trends_jax.training.supervised:SupervisedTrainer")
+TRAINERS.register("word2vec", "trends_jax.training.word2vec:Word2VecTrainer")
 DEFAULT_TRAINER = "supervised"
 
 

@@ -108,7 +108,6 @@ def evaluate(eval_step, state, strategy, config, source) -> dict:
   return {k: float(v) / float(count) for k, v in totals.items()}
 
 
-@loop.register("supervised")
 class SupervisedTrainer(loop.Trainer):
 
   def validate(self) -> None:

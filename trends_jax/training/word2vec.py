@@ -157,7 +157,6 @@ def make_train_step(model, learning_rate_fn, window: int, rows: int, row_length:
   return train_step
 
 
-@loop.register("word2vec")
 class Word2VecTrainer(loop.Trainer):
   rate_unit = "words"
 
