@@ -7,9 +7,9 @@ sampled characters. The same seed gives the same text; lower temperatures give s
 repetitive text, higher ones stranger text. Exit code 2 with one `error:` line for bad input.
 """
 
+import launch
 from absl import flags
 
-import launch
 from trends_jax.evaluation import text_generation
 
 FLAGS = flags.FLAGS

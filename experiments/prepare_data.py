@@ -8,9 +8,9 @@ Offline datasets are built from files that ship in installed packages; stock TFD
 
 import time
 
+import launch
 from absl import flags
 
-import launch
 from trends_jax import data
 
 FLAGS = flags.FLAGS
@@ -22,7 +22,7 @@ def main(argv):
   del argv
   for name in FLAGS.datasets:
     start = time.perf_counter()
-    builder = launch.run_user_code(lambda: data.prepare(name, FLAGS.data_dir, download=True))
+    builder = launch.run_user_code(data.prepare, name, FLAGS.data_dir, download=True)
     counts = ", ".join(f"{split} {info.num_examples:,}" for split, info in sorted(builder.info.splits.items()))
     print(f"{name}: {counts} in {builder.data_dir} ({time.perf_counter() - start:.1f}s)", flush=True)
 

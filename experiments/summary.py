@@ -9,12 +9,12 @@ of the compiled forward pass for one example. The last line is `params: <int>`.
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import launch
 import numpy as np
 from absl import flags
 
-import launch
-from trends_jax.bench import timing as benchmark
 from trends_jax import models
+from trends_jax.bench import timing as benchmark
 from trends_jax.errors import UserError
 
 FLAGS = flags.FLAGS

@@ -12,17 +12,17 @@ redraws the plot from results.csv alone. `--backend=ray [--ray_address=…] [--a
 same trials through Ray Tune.
 """
 
+import csv
 import importlib.util
 import os
 import sys
 
-import csv
+import launch
 from absl import flags
 
-import launch
+from trends_jax.errors import UserError
 from trends_jax.run import plots
 from trends_jax.sweep import hyper, local, ray_backend, results, trial
-from trends_jax.errors import UserError
 
 FLAGS = flags.FLAGS
 launch.define_config_flag()

@@ -16,9 +16,9 @@ system); process 0 writes its files, and the checkpoints are written by all toge
 import os
 import sys
 
+import launch
 from absl import flags
 
-import launch
 from trends_jax.run import compilation_cache, distributed
 from trends_jax.training import loop
 

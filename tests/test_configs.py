@@ -11,10 +11,10 @@ import pytest
 import tensorflow_datasets as tfds
 
 from tests.conftest import REPO
-from trends_jax.training import config as config_lib
 from trends_jax import data, models
 from trends_jax.data import pipeline
 from trends_jax.models import word2vec
+from trends_jax.training import config as config_lib
 
 CONFIGS = {
     "default": [None, "quick"],

@@ -1,7 +1,8 @@
 """Name → constructor tables, so that configs pick components by name (models, losses, optimizers…)."""
 
 import importlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from trends_jax.errors import UserError
 

@@ -12,14 +12,14 @@ import io
 import json
 import os
 
-import PIL.Image
 import numpy as np
+import PIL.Image
 from absl import flags
 
-from trends_jax.run import cli
-from trends_jax.bench import timing as benchmark
 from trends_jax import data
+from trends_jax.bench import timing as benchmark
 from trends_jax.data import memory_cache, pipeline
+from trends_jax.run import cli
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("batches", 40, "Batches timed per measurement, after 3 warm-up batches.")

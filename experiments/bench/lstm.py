@@ -22,10 +22,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 from absl import flags
 
-from trends_jax.run import cli
 from trends_jax.bench import timing as benchmark
-from trends_jax.run import plots, results as report
 from trends_jax.models import recurrent
+from trends_jax.run import cli, plots, results as report
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Where results and the figure go.")

@@ -31,7 +31,7 @@ import os
 import sys
 import tempfile
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import numpy as np
@@ -39,14 +39,11 @@ from absl import flags
 from ml_collections import config_flags
 
 from trends_jax import data
-from trends_jax.bench import hardware
-from trends_jax.bench import timing as benchmark
+from trends_jax.bench import hardware, timing as benchmark
 from trends_jax.data import pipeline, synthetic
 from trends_jax.errors import UserError
-from trends_jax.run import cli, compilation_cache
-from trends_jax.run import results as report
-from trends_jax.training import config as config_lib
-from trends_jax.training import loop, parallel, supervised
+from trends_jax.run import cli, compilation_cache, results as report
+from trends_jax.training import config as config_lib, loop, parallel, supervised
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file(
@@ -75,7 +72,6 @@ TARGETS = {
 def measure_steps(config, strategy, sizes: dict) -> tuple[dict, Callable[[], float]]:
   """Compile, train step, eval step, input pipeline, FLOPs and memory of the config's program;
   and a function that times the compiled train step again (its median, in seconds)."""
-  from trends_jax.training import supervised as train
   ds = config.dataset
   spec = data.DatasetSpec.from_config(ds)
   train_source = data.examples(spec, ds.train_split)

@@ -11,7 +11,7 @@ it is done.
 """
 
 import os
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn

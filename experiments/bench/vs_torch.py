@@ -21,12 +21,11 @@ import numpy as np
 from absl import flags
 from ml_collections import config_flags
 
-from trends_jax.run import cli
 from trends_jax.bench import timing as benchmark
-from trends_jax.training import parallel, supervised as train
-from trends_jax.run import results as report
 from trends_jax.errors import UserError
 from trends_jax.models import recurrent
+from trends_jax.run import cli, results as report
+from trends_jax.training import parallel, supervised as train
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FLAGS = flags.FLAGS

@@ -27,11 +27,10 @@ import time
 import numpy as np
 from absl import flags
 
-from trends_jax.run import cli
 from trends_jax import data
-from trends_jax.run import plots, results as report
-from trends_jax.training import loop, word2vec
 from trends_jax.evaluation import word_vectors
+from trends_jax.run import cli, plots, results as report
+from trends_jax.training import loop, word2vec
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Where runs, results and figures go.")
@@ -137,7 +136,7 @@ def main(argv):
   for architecture in FLAGS.architectures:
     config = _config(architecture)
     config.dataset.name, config.dataset.data_dir = corpus, FLAGS.data_dir
-    source = cli.run_user_code(lambda: data.data_source(corpus, config.dataset.split, FLAGS.data_dir))
+    source = cli.run_user_code(data.data_source, corpus, config.dataset.split, FLAGS.data_dir)
     documents = [source[i]["text"].decode("utf-8").split() for i in range(len(source))]
     print(f"{architecture}: gensim on {corpus} ({sum(map(len, documents)):,} words)", flush=True)
     rows.append({"architecture": architecture, "variant": "", **run_gensim(config, documents), "speed_vs_gensim": 1.0})

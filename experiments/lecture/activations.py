@@ -18,13 +18,13 @@ import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 import optax
+import scaffold
 from absl import flags
 
-import scaffold
 from trends_jax import data, models
+from trends_jax.errors import UserError
 from trends_jax.evaluation import gradient_flow
 from trends_jax.run import plots
-from trends_jax.errors import UserError
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data_dir", None, "TFDS data directory.")

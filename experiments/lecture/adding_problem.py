@@ -11,7 +11,7 @@ function of the lag T-1-t between input step t and the output; in a tanh RNN it 
 exponentially with the lag, in an LSTM (whose cell state is additive) far more slowly.
 """
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp

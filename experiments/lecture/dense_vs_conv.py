@@ -18,13 +18,13 @@ import jax
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
+import scaffold
 from absl import flags
 
-import scaffold
 from trends_jax import models
 from trends_jax.run import plots
-from trends_jax.training import loop, supervised
 from trends_jax.run.workdir import Workdir
+from trends_jax.training import loop
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data_dir", None, "TFDS data directory.")
@@ -139,7 +139,7 @@ def main(argv):
       config.dataset.data_dir = FLAGS.data_dir
       run_dir = scaffold.output("runs", f"{budget}_{model}")
       print(f"--- {budget} {model}", flush=True)
-      status = scaffold.run_user_code(lambda: loop.train_and_evaluate(config, run_dir))
+      status = scaffold.run_user_code(loop.train_and_evaluate, config, run_dir)
       final = [r for r in Workdir(run_dir).read_metrics() if r["split"] == "eval"][-1]
       run_rows.append({"budget": budget, "model": model,
                        "architecture": (f"conv {cnn_fields['features']} k{cnn_fields['kernel_size']}, dense "

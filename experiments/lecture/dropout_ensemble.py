@@ -18,13 +18,13 @@ import jax
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
+import scaffold
 from absl import flags
 
-import scaffold
 from trends_jax import data
-from trends_jax.run import plots
-from trends_jax.training import loop, supervised, trained
 from trends_jax.data import pipeline
+from trends_jax.run import plots
+from trends_jax.training import loop, trained
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data_dir", None, "TFDS data directory.")

@@ -21,9 +21,9 @@ import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 import optax
+import scaffold
 from absl import flags
 
-import scaffold
 from trends_jax import data, losses, models
 from trends_jax.evaluation import gradient_flow
 from trends_jax.run import plots

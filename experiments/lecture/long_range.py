@@ -14,18 +14,18 @@ it), results.md, mse_by_length.png and gradient_by_lag.png (the longest length, 
 
 import time
 
+import adding_problem
 import jax
 import matplotlib.pyplot as plt
 import numpy as np
 import optax
+import scaffold
 from absl import flags
 
-import adding_problem
-import scaffold
 from trends_jax import models
-from trends_jax.run import plots
 from trends_jax.errors import UserError
 from trends_jax.models import recurrent
+from trends_jax.run import plots
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("lengths", None, "Sequence lengths (default 10,25,50,100,200; quick 5,20).")

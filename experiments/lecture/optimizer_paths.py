@@ -15,9 +15,9 @@ import jax
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
+import scaffold
 from absl import flags
 
-import scaffold
 from trends_jax import optim
 from trends_jax.run import plots
 

@@ -11,12 +11,12 @@ lecture's claims checked against them).
 
 
 import matplotlib.pyplot as plt
+import scaffold
 from absl import flags
 
-import scaffold
 from trends_jax.run import plots
-from trends_jax.training import loop, supervised
 from trends_jax.run.workdir import Workdir
+from trends_jax.training import loop
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data_dir", None, "TFDS data directory.")
@@ -59,7 +59,7 @@ def main(argv):
     config.update_from_flattened_dict(overrides)
     run_dir = scaffold.output("runs", variant)
     print(f"--- {variant}", flush=True)
-    status = scaffold.run_user_code(lambda: loop.train_and_evaluate(config, run_dir))
+    status = scaffold.run_user_code(loop.train_and_evaluate, config, run_dir)
     records = Workdir(run_dir).read_metrics()
     curves[variant] = records
     final = {split: [r for r in records if r["split"] == split][-1] for split in ("train_eval", "eval")}

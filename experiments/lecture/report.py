@@ -21,9 +21,9 @@ import subprocess
 import sys
 import time
 
+import sections
 from absl import flags
 
-import sections
 from trends_jax.run import cli
 
 FLAGS = flags.FLAGS

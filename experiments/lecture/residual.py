@@ -20,9 +20,9 @@ import jax
 import matplotlib.pyplot as plt
 import numpy as np
 import optax
+import scaffold
 from absl import flags
 
-import scaffold
 from trends_jax import data, losses, models
 from trends_jax.evaluation import gradient_flow
 from trends_jax.run import plots

@@ -19,9 +19,9 @@ import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 import optax
+import scaffold
 from absl import flags
 
-import scaffold
 from trends_jax import data, losses, models
 from trends_jax.run import plots
 from trends_jax.training import steps as train_steps

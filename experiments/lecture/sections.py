@@ -14,7 +14,7 @@ import glob
 import html
 import json
 import os
-from typing import Callable
+from collections.abc import Callable
 
 from trends_jax.run import results as report
 from trends_jax.run.workdir import Workdir

@@ -15,14 +15,14 @@ import jax
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
+import scaffold
 from absl import flags
 
-import scaffold
 from trends_jax import data, models
-from trends_jax.run import plots
-from trends_jax.training import loop, supervised
 from trends_jax.data import pipeline
+from trends_jax.run import plots
 from trends_jax.run.workdir import Workdir
+from trends_jax.training import loop
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data_dir", None, "TFDS data directory.")
@@ -92,7 +92,7 @@ def main(argv):
     config.dataset.train_eval_split = "train"  # 1,781 articles: cheap next to training.
     run_dir = scaffold.output("runs", run)
     print(f"--- {run}: configs/{config_name}.py{':' + arg if arg else ''}", flush=True)
-    status = scaffold.run_user_code(lambda: loop.train_and_evaluate(config, run_dir))
+    status = scaffold.run_user_code(loop.train_and_evaluate, config, run_dir)
     records = Workdir(run_dir).read_metrics()
     final = {split: [r for r in records if r["split"] == split][-1] for split in ("train_eval", "eval")}
     curves[run] = [(r["step"], r["accuracy"]) for r in records if r["split"] == "eval"]
@@ -101,7 +101,7 @@ def main(argv):
                    "batch_size": config.batch_size}
     rows.append({"run": run, "features / model": description,
                  "test_accuracy": final["eval"]["accuracy"], "train_accuracy": final["train_eval"]["accuracy"],
-                 "parameters": scaffold.run_user_code(lambda: parameter_count(config)),
+                 "parameters": scaffold.run_user_code(parameter_count, config),
                  "steps": status["step"], "wall_seconds": status["wall_seconds"]})
 
   plot(rows, curves, scaffold.output("accuracy.png"))

@@ -14,13 +14,13 @@ Google section).
 
 import os
 
+import scaffold
 from absl import flags
 
-import scaffold
 from trends_jax import data
-from trends_jax.run import plots
-from trends_jax.evaluation import word_vectors
 from trends_jax.errors import UserError
+from trends_jax.evaluation import word_vectors
+from trends_jax.run import plots
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("vectors", None, "Trained vectors in word2vec format; default: train them first.")

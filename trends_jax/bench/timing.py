@@ -10,7 +10,8 @@ last one, and skips warm-up calls (compilation, first allocations).
 import json
 import statistics
 import time
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp

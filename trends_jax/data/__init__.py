@@ -12,8 +12,16 @@ import os
 import numpy as np
 import tensorflow_datasets as tfds
 
-from trends_jax.data import digits, fashion_mnist, language_model, memory_cache, mnist5k, pipeline, synthetic
-from trends_jax.data import text_corpora
+from trends_jax.data import (
+  digits,
+  fashion_mnist,
+  language_model,
+  memory_cache,
+  mnist5k,
+  pipeline,
+  synthetic,
+  text_corpora,
+)
 from trends_jax.data.spec import DatasetSpec
 from trends_jax.errors import UserError
 

@@ -14,7 +14,8 @@ import hashlib
 import json
 import logging
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import tensorflow_datasets as tfds

@@ -12,7 +12,6 @@ descending count); characters seen only in other splits become the unknown id.
 
 import functools
 
-
 from trends_jax.data import vocab as vocab_lib
 from trends_jax.data.spec import DatasetSpec
 from trends_jax.data.text_ops import LanguageModelWindows

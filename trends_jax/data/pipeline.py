@@ -13,7 +13,8 @@ import json
 import math
 import os
 import sys
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import grain
 import jax
@@ -79,7 +80,7 @@ class GlobalBatchSampler:
   def __init__(self, num_records: int, global_batch_size: int, seed: int,
                process_index: int = 0, process_count: int = 1):
     # What grain's IndexSampler(shuffle=True, seed=seed) reads, and the generators it gives
-    # (tests/test_data.py checks both against it): a new permutation every epoch.
+    # (tests/data/test_pipeline.py checks both against it): a new permutation every epoch.
     self._record_keys = grain.MapDataset.range(num_records).shuffle(seed=seed)
     self._seed = seed
     self._global_batch = global_batch_size

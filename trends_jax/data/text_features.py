@@ -18,7 +18,7 @@ With c(t, d) the count of word t in document d, n training documents, df(t) of w
 
 These equal scikit-learn's CountVectorizer(binary=True), CountVectorizer() and TfidfVectorizer()
 with its defaults (smooth_idf=True, sublinear_tf=False, norm='l2'), given the same tokenizer and
-min_df=min_df, max_features=max_size (tests/test_text_classification.py checks it).
+min_df=min_df, max_features=max_size (tests/data/test_text_classification.py checks it).
 """
 
 import collections

@@ -8,8 +8,7 @@ import functools
 
 import numpy as np
 
-from trends_jax.data import fitted
-from trends_jax.data import vocab as vocab_lib
+from trends_jax.data import fitted, vocab as vocab_lib
 from trends_jax.data.op_registry import register, register_fitted
 from trends_jax.errors import UserError
 

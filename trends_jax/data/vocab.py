@@ -3,7 +3,7 @@
 import collections
 import json
 import re
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 

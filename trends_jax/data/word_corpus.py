@@ -8,7 +8,7 @@ unigram distribution raised to the 3/4 power.
 
 import collections
 import dataclasses
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 

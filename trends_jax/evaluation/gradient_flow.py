@@ -10,8 +10,8 @@ magnitude from the last layer to the first, exploding ones as norms rising.
 """
 
 import re
-from collections.abc import Mapping
-from typing import Any, Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import jax
 import jax.numpy as jnp

@@ -16,12 +16,11 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from trends_jax.training import trained
-from trends_jax.data import language_model
-from trends_jax.data import vocab as vocab_lib
+from trends_jax.data import language_model, vocab as vocab_lib
 from trends_jax.data.spec import DatasetSpec
 from trends_jax.errors import UserError
 from trends_jax.run.workdir import Workdir
+from trends_jax.training import trained
 
 
 @dataclasses.dataclass

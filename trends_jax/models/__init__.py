@@ -44,7 +44,6 @@ def create(name: str, **kwargs) -> nn.Module:
 # Importing the families fills the registry.
 from trends_jax.models import alexnet, char_cnn, cnn, googlenet, mlp, recurrent, resnet, vgg  # noqa: E402,F401
 
-
 # For programs that run once (an initialization): XLA's backend optimizations would take most of
 # their compile time (one random initializer per parameter) and save nothing.
 FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}

@@ -15,7 +15,8 @@ is not reproduced: layers keep flax's defaults. `char_cnn` is a small CPU-sized 
 """
 
 import functools
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax

@@ -1,6 +1,7 @@
 """LeNet-style convolutional network: (conv → [BatchNorm] → relu → pool) × n → dense → classes."""
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax.numpy as jnp

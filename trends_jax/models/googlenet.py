@@ -24,8 +24,12 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from trends_jax.models import register
-from trends_jax.models.spatial import (adaptive_avg_pool, check_image_classifier_input,
-                                       flatten_channels_first, max_pool_ceil)
+from trends_jax.models.spatial import (
+  adaptive_avg_pool,
+  check_image_classifier_input,
+  flatten_channels_first,
+  max_pool_ceil,
+)
 
 MIN_INPUT_SIZE = 15
 

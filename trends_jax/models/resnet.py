@@ -20,7 +20,8 @@ Every padding is explicit because XLA's 'SAME' pads a strided convolution differ
 """
 
 import functools
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax.numpy as jnp

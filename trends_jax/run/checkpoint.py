@@ -13,14 +13,14 @@ aside at start-up, so that orbax does not warn about it at every start.
 """
 
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import orbax.checkpoint as ocp
 from jax.experimental import multihost_utils
 
 from trends_jax.errors import UserError
-
 
 # What a finished checkpoint step folder holds; orbax deletes an old one file by file.
 COMPLETE_CHECKPOINT = ("_CHECKPOINT_METADATA", "state", "data")

@@ -5,7 +5,8 @@ Flag-free: launchers (experiments/launch.py defines their flags) and the lecture
 """
 
 import sys
-from typing import Callable, NoReturn, TypeVar
+from collections.abc import Callable
+from typing import NoReturn, TypeVar
 
 from absl import app, flags, logging
 
@@ -19,10 +20,10 @@ def fail(message: str) -> NoReturn:
   sys.exit(2)
 
 
-def run_user_code(fn: Callable[[], T]) -> T:
-  """Runs fn(); a UserError becomes one line on stderr and exit code 2."""
+def run_user_code(fn: Callable[..., T], *args, **kwargs) -> T:
+  """Runs fn(*args, **kwargs); a UserError becomes one line on stderr and exit code 2."""
   try:
-    return fn()
+    return fn(*args, **kwargs)
   except UserError as e:
     fail(str(e))
 

@@ -9,7 +9,8 @@ import json
 import os
 import shutil
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from trends_jax.errors import UserError
 

@@ -12,7 +12,8 @@ reads the same from experiments/sweep.py's --sweep.
 
 import builtins
 import math
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 

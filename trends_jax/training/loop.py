@@ -18,7 +18,8 @@ attempts, each up to its last checkpoint.
 
 import math
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import ml_collections
@@ -29,8 +30,7 @@ from trends_jax.run.checkpoint import Checkpointer
 from trends_jax.run.metric_writer import MetricWriter, Progress
 from trends_jax.run.preemption import PreemptionGuard
 from trends_jax.run.workdir import Workdir
-from trends_jax.training import config as config_lib
-from trends_jax.training import parallel
+from trends_jax.training import config as config_lib, parallel
 
 TRAINERS = Registry("trainer", "config.trainer")
 # Named by path: the trainers' modules import this one.

@@ -7,7 +7,8 @@ statistics over that axis; without it they are meant for `jax.jit` over a sharde
 where XLA inserts the cross-device reductions itself.
 """
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import flax.linen as nn
 import jax

@@ -7,7 +7,8 @@ and evaluation over the whole evaluation split(s).
 """
 
 import functools
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import flax.linen as nn
 import jax
@@ -18,8 +19,7 @@ import numpy as np
 from trends_jax import data, losses, models, optim
 from trends_jax.data import pipeline, preprocess
 from trends_jax.errors import UserError
-from trends_jax.training import config as config_lib
-from trends_jax.training import loop, steps
+from trends_jax.training import config as config_lib, loop, steps
 
 
 def base_config() -> ml_collections.ConfigDict:

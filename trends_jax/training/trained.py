@@ -15,11 +15,11 @@ import jax
 import ml_collections
 
 from trends_jax import data
-from trends_jax.training import parallel, supervised as train
-from trends_jax.run.checkpoint import Checkpointer
 from trends_jax.data import pipeline
 from trends_jax.errors import UserError
+from trends_jax.run.checkpoint import Checkpointer
 from trends_jax.run.workdir import Workdir
+from trends_jax.training import parallel, supervised as train
 
 
 class Run(NamedTuple):

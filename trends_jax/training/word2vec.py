@@ -22,8 +22,7 @@ from trends_jax.data import word_corpus, word_windows
 from trends_jax.errors import UserError
 from trends_jax.evaluation import word_vectors
 from trends_jax.models import word2vec
-from trends_jax.training import config as config_lib
-from trends_jax.training import loop, steps
+from trends_jax.training import config as config_lib, loop, steps
 
 MODEL_FIELDS = ("dim", "output", "negatives", "negative_pool", "cbow_mean")
 

@@ -11,9 +11,8 @@ import numpy as np
 import pytest
 
 from tests.conftest import REPO
-from tests.test_experiments import _run_experiment
-from trends_jax.evaluation import gradient_flow
 from trends_jax import models
+from trends_jax.evaluation import gradient_flow
 
 
 def _claims(results, markdown, count):
@@ -65,8 +64,8 @@ def test_polynomial_cross_terms():
   assert float(crossed.apply({"params": ones}, x)[0, 0]) == pytest.approx(89.0)
 
 
-def test_activations(tmp_path, data_dir):
-  results, markdown = _run_experiment("lecture/activations", tmp_path, f"--data_dir={data_dir}")
+def test_activations(tmp_path, data_dir, run_experiment):
+  results, markdown = run_experiment("lecture/activations", tmp_path, f"--data_dir={data_dir}")
   rows = results["tables"]["networks"]
   assert [(r["activation"], r["variant"]) for r in rows] == [
       (a, v) for a in ("sigmoid", "tanh", "relu") for v in ("plain", "batchnorm", "residual", "batchnorm+residual")]
@@ -83,8 +82,8 @@ def test_activations(tmp_path, data_dir):
   _figures(tmp_path, "gradient_norms.png", "training_curves.png")
 
 
-def test_linear_vs_mlp(tmp_path, data_dir):
-  results, markdown = _run_experiment("lecture/linear_vs_mlp", tmp_path, f"--data_dir={data_dir}")
+def test_linear_vs_mlp(tmp_path, data_dir, run_experiment):
+  results, markdown = run_experiment("lecture/linear_vs_mlp", tmp_path, f"--data_dir={data_dir}")
   rows = {(r["problem"], r["classifier"]): r for r in results["tables"]["accuracy"]}
   assert list(rows) == [(p, c) for p in ("moons", "circles", "digits") for c in ("linear", "polynomial", "mlp")]
   assert rows[("moons", "linear")]["parameters"] == 2 * 2 + 2
@@ -98,8 +97,8 @@ def test_linear_vs_mlp(tmp_path, data_dir):
   _figures(tmp_path, "boundaries.png", "accuracy.png")
 
 
-def test_dense_vs_conv(tmp_path, data_dir):
-  results, markdown = _run_experiment("lecture/dense_vs_conv", tmp_path, f"--data_dir={data_dir}")
+def test_dense_vs_conv(tmp_path, data_dir, run_experiment):
+  results, markdown = run_experiment("lecture/dense_vs_conv", tmp_path, f"--data_dir={data_dir}")
   layers = {r["layer"]: r for r in results["tables"]["one layer on a 1024×768 RGB image"]}
   assert layers["dense 32 units"]["parameters"] == 1024 * 768 * 3 * 32 + 32
   assert layers["conv 3×3, 32 filters"]["parameters"] == 3 * 3 * 3 * 32 + 32
@@ -115,8 +114,8 @@ def test_dense_vs_conv(tmp_path, data_dir):
   _figures(tmp_path, "layer_parameters.png", "accuracy.png")
 
 
-def test_dropout_ensemble(tmp_path, data_dir):
-  results, markdown = _run_experiment("lecture/dropout_ensemble", tmp_path, f"--data_dir={data_dir}")
+def test_dropout_ensemble(tmp_path, data_dir, run_experiment):
+  results, markdown = run_experiment("lecture/dropout_ensemble", tmp_path, f"--data_dir={data_dir}")
   assert results["ensemble_sizes"] == [1, 2, 5, 8] and len(results["single_network_accuracies"]) == 8
   rows = results["tables"]["test accuracy"]
   assert all(0 <= r["test_accuracy"] <= 1 for r in rows)

@@ -5,7 +5,6 @@ Only small models are compiled; the big ones are checked with jax.eval_shape, wh
 without compiling.
 """
 
-import os
 import subprocess
 import sys
 
@@ -16,9 +15,9 @@ import optax
 import pytest
 
 from trends_jax import losses, models
-from trends_jax.training import steps
 from trends_jax.errors import UserError
-from trends_jax.models import alexnet, googlenet, spatial, vgg
+from trends_jax.models import alexnet, spatial
+from trends_jax.training import steps
 
 from conftest import REPO
 
@@ -247,7 +246,8 @@ def test_batch_norm_uses_batch_statistics_in_training_and_running_averages_in_ev
   variables = compile_and_run(model.init, jax.random.PRNGKey(1), x)
 
   def both_modes(variables, x):
-    train = lambda batch: model.apply(variables, batch, train=True, mutable=["batch_stats"])
+    def train(batch):
+      return model.apply(variables, batch, train=True, mutable=["batch_stats"])
     (train_full, updates), (train_half, _) = train(x), train(x[:2])
     return train_full, train_half, updates, model.apply(variables, x), model.apply(variables, x[:2])
 

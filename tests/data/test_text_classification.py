@@ -14,11 +14,10 @@ from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 
 from tests.conftest import REPO
 from trends_jax import data, models
-from trends_jax.training import loop
-from trends_jax.training import supervised as train
 from trends_jax.data import fitted, pipeline, preprocess, text_features
 from trends_jax.data.vocab import word_tokens
 from trends_jax.errors import UserError
+from trends_jax.training import loop
 
 DOCUMENTS = ["cat dog dog", "dog fish", "fish fish fish bird"]
 

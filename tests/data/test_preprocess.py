@@ -65,7 +65,8 @@ def test_pixel_sequences_with_a_fixed_permutation():
 def test_augmented_batches_resume_exactly():
   source = [{"image": _image(36, 36, 3, seed=i), "label": i % 10} for i in range(64)]
   spec = DatasetSpec(preprocess="inception_crop(16)|flip_lr|value_range(0, 1)")
-  make = lambda: iter(pipeline.train_loader(source, spec, global_batch_size=8, seed=1))
+  def make():
+    return iter(pipeline.train_loader(source, spec, global_batch_size=8, seed=1))
   first, second = make(), make()
   for _ in range(3):
     np.testing.assert_array_equal(next(first)["inputs"], next(second)["inputs"])

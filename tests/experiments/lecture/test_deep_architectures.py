@@ -8,7 +8,6 @@ import sys
 import pytest
 
 from tests.conftest import REPO
-from tests.test_experiments import _run_experiment
 
 
 def _claims_are_reported(results, markdown, count):
@@ -17,8 +16,8 @@ def _claims_are_reported(results, markdown, count):
     assert f"- {'holds' if holds else 'does NOT hold'}: {claim}" in markdown
 
 
-def test_googlenet_aux(tmp_path, data_dir):
-  results, markdown = _run_experiment("lecture/googlenet_aux", tmp_path, f"--data_dir={data_dir}", "--dataset=mnist5k")
+def test_googlenet_aux(tmp_path, data_dir, run_experiment):
+  results, markdown = run_experiment("lecture/googlenet_aux", tmp_path, f"--data_dir={data_dir}", "--dataset=mnist5k")
   rows = {r["variant"]: r for r in results["tables"]["runs"]}
   assert list(rows) == ["with_aux", "without_aux"]
   assert rows["with_aux"]["aux_weight"] == 0.3 and rows["without_aux"]["aux_weight"] == 0
@@ -36,8 +35,8 @@ def test_googlenet_aux(tmp_path, data_dir):
     assert os.path.getsize(tmp_path / figure) > 10_000
 
 
-def test_residual(tmp_path, data_dir):
-  results, markdown = _run_experiment("lecture/residual", tmp_path, f"--data_dir={data_dir}", "--dataset=mnist5k")
+def test_residual(tmp_path, data_dir, run_experiment):
+  results, markdown = run_experiment("lecture/residual", tmp_path, f"--data_dir={data_dir}", "--dataset=mnist5k")
   rows = results["tables"]["runs"]
   assert [(r["network"], r["depth"]) for r in rows] == [("resnet", 8), ("plain", 8), ("resnet", 14), ("plain", 14)]
   by = {(r["network"], r["depth"]): r for r in rows}
@@ -61,8 +60,8 @@ def test_residual_rejects_bad_depths(tmp_path):
   assert result.returncode == 2 and result.stderr.strip().startswith("error: --depths")
 
 
-def test_batchnorm_batch_size(tmp_path, data_dir):
-  results, markdown = _run_experiment("lecture/batchnorm_batch_size", tmp_path, f"--data_dir={data_dir}", "--dataset=mnist5k")
+def test_batchnorm_batch_size(tmp_path, data_dir, run_experiment):
+  results, markdown = run_experiment("lecture/batchnorm_batch_size", tmp_path, f"--data_dir={data_dir}", "--dataset=mnist5k")
   rows = results["tables"]["runs"]
   assert [(r["norm"], r["batch_size"]) for r in rows] == [(n, b) for n in ("batchnorm", "none") for b in (2, 32)]
   for r in rows:
@@ -77,8 +76,8 @@ def test_batchnorm_batch_size(tmp_path, data_dir):
     assert os.path.getsize(tmp_path / figure) > 10_000
 
 
-def test_se_attention(tmp_path, data_dir):
-  results, markdown = _run_experiment("lecture/se_attention", tmp_path, f"--data_dir={data_dir}", "--dataset=mnist5k")
+def test_se_attention(tmp_path, data_dir, run_experiment):
+  results, markdown = run_experiment("lecture/se_attention", tmp_path, f"--data_dir={data_dir}", "--dataset=mnist5k")
   rows = {r["variant"]: r for r in results["tables"]["accuracy"]}
   assert list(rows) == ["resnet", "se_avg", "se_max"]
   assert rows["se_avg"]["parameters"] == rows["se_max"]["parameters"] > rows["resnet"]["parameters"]

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from tests.conftest import REPO
-from trends_jax.bench import timing as benchmark, hardware
-from trends_jax.run import compilation_cache
 from trends_jax import models
+from trends_jax.bench import hardware, timing as benchmark
+from trends_jax.run import compilation_cache
 from trends_jax.training import parallel, supervised as train
 
 BENCH_FIELDS = {

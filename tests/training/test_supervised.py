@@ -9,10 +9,8 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from trends_jax.training import config as config_lib
-from trends_jax.training import loop
-from trends_jax.training import supervised as train
 from trends_jax.errors import UserError
+from trends_jax.training import config as config_lib, loop
 
 
 def _final_params(workdir, step):

@@ -1,7 +1,7 @@
 """What a run survives: SIGKILL at any moment, repeated signals, damaged checkpoints, NaN steps.
 
 Each survivor must end exactly where an uninterrupted run ends: the same parameters, bit for bit.
-(Two processes as one multi-host run: tests/test_multihost.py.)
+(Two processes as one multi-host run: tests/training/test_multihost.py.)
 """
 
 import json
@@ -19,9 +19,8 @@ import pytest
 
 from tests.conftest import REPO
 from trends_jax import losses
-from trends_jax.training import loop
-from trends_jax.training import parallel, steps, supervised as train
 from trends_jax.errors import UserError
+from trends_jax.training import loop, parallel, steps, supervised as train
 
 # The default task's quick model, long enough that a signal lands mid-run; checkpoints every 10.
 STEPS = 60

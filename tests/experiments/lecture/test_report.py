@@ -7,9 +7,9 @@ import subprocess
 import sys
 
 import matplotlib
+import sections
 
 from tests.conftest import REPO
-import sections
 from trends_jax.run import results as report
 
 matplotlib.use("Agg")

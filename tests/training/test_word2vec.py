@@ -14,12 +14,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from trends_jax.training import loop
-from trends_jax.training import word2vec as train_word2vec
+from tests.conftest import REPO
 from trends_jax.data import word_corpus, word_windows
 from trends_jax.errors import UserError
 from trends_jax.models import word2vec
-from tests.conftest import REPO
+from trends_jax.training import loop, word2vec as train_word2vec
 
 
 def _corpus(words_and_counts):
@@ -351,6 +350,7 @@ def test_the_workdir_checks_run_before_anything_is_written(tmp_path, text_file, 
   import collections
   import errno
   import shutil
+
   from trends_jax.errors import UserError
   workdir = str(tmp_path / "run")
   with monkeypatch.context() as m:

@@ -1,18 +1,17 @@
 """Word vectors: word2vec-format files gensim reads back, nearest words, and analogy and
 word-pair evaluations that agree exactly with gensim's on the same vectors."""
 
-import os
-
 import math
+import os
 
 import numpy as np
 import pytest
 from gensim.models import KeyedVectors
 
-from trends_jax.run import plots
 from trends_jax.data import word_eval_file
 from trends_jax.errors import UserError
 from trends_jax.evaluation.word_vectors import WordVectors, load_word2vec_format
+from trends_jax.run import plots
 
 PLANTED_SECTIONS = ("capital-common-countries", "family", "gram7-past-tense")
 

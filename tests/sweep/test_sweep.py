@@ -9,9 +9,9 @@ import sys
 import pytest
 
 from tests.conftest import REPO
+from trends_jax.errors import UserError
 from trends_jax.sweep import hyper, local, results, trial
 from trends_jax.training.supervised import base_config
-from trends_jax.errors import UserError
 
 
 def test_pieces_expand_to_trials():

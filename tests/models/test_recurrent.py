@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import adding_problem
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -11,14 +12,12 @@ import numpy as np
 import pytest
 
 from tests.conftest import REPO
-import adding_problem
 from trends_jax import data, models
-from trends_jax.evaluation import text_generation
-from trends_jax.training import loop
-from trends_jax.training import supervised as train
 from trends_jax.data import language_model
 from trends_jax.errors import UserError
+from trends_jax.evaluation import text_generation
 from trends_jax.models import recurrent
+from trends_jax.training import loop
 
 CORPUS = "the cat sat on the mat. the dog sat on the log. " * 80
 
@@ -264,7 +263,7 @@ def test_gradient_by_lag_on_a_tiny_model():
   for cell in ("rnn", "lstm"):
     model = models.create("sequence_classifier", num_classes=1, cell=cell, hidden=8)
     params = model.init(jax.random.PRNGKey(0), x[:1])["params"]
-    norms[cell] = adding_problem.gradient_by_lag(lambda p, v: model.apply({"params": p}, v), params, x, y)
+    norms[cell] = adding_problem.gradient_by_lag(lambda p, v, model=model: model.apply({"params": p}, v), params, x, y)
     assert norms[cell].shape == (30,) and np.all(np.isfinite(norms[cell])) and norms[cell][0] > 0
   # A tanh RNN's gradient shrinks with the lag: 30 steps back it is far below the last step's.
   assert norms["rnn"][-1] < 0.1 * norms["rnn"][0]

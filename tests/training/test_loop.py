@@ -1,5 +1,5 @@
 """The run contract of training/loop.py, through the supervised trainer on the tiny CNN: the
-interruptions and states that every trainer shares (word2vec's own: tests/test_word2vec.py)."""
+interruptions and states that every trainer shares (word2vec's own: tests/training/test_word2vec.py)."""
 
 import json
 import os
