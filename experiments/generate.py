@@ -8,9 +8,8 @@ repetitive text, higher ones stranger text. Exit code 2 with one `error:` line f
 """
 
 import launch
+import text_generation
 from absl import flags
-
-from trends_jax.evaluation import text_generation
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Workdir of a trained char_lm run.")

@@ -10,12 +10,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import text_generation
 
 from tests.conftest import REPO
 from trends_jax import data, models
 from trends_jax.data import language_model
 from trends_jax.errors import UserError
-from trends_jax.evaluation import text_generation
 from trends_jax.models import recurrent
 from trends_jax.training import loop
 

@@ -1,1 +1,3 @@
-"""Evaluation and analysis of trained models: word vectors, gradient flow, text generation."""
+"""Measuring what a model learned, on plain arrays: word vectors (analogies, word-pair
+correlations, the word2vec formats) and per-layer gradient flow. Below training: the word2vec
+trainer evaluates with it."""
