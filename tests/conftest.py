@@ -44,12 +44,7 @@ def tiny_config(data_dir):
     c.dataset.name = "digits"
     c.dataset.data_dir = data_dir
     c.eval_batch_size = 64
-    for key, value in overrides.items():
-      target = c
-      *parents, leaf = key.split(".")
-      for p in parents:
-        target = target[p]
-      target[leaf] = value
+    c.update_from_flattened_dict(overrides)
     return c
 
   return make

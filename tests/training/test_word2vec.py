@@ -208,12 +208,7 @@ def _config(text_file, **overrides):
   c.model.dim = 8
   c.model.window = 2
   c.optimizer.learning_rate = 0.05
-  for key, value in overrides.items():
-    *parents, leaf = key.split(".")
-    target = c
-    for p in parents:
-      target = target[p]
-    target[leaf] = value
+  c.update_from_flattened_dict(overrides)
   return c
 
 
