@@ -21,9 +21,8 @@ Measures the exact compiled steps the trainer runs (`trends_jax.training.supervi
   compiled step's own footprint.
 A word2vec config (its own trainer, which builds its step inside its loop) gets the loop only.
 
---synthetic: every dataset is random examples of its own features (TFDS mock data) through the
-config's own preprocessing, so any config runs without its data (grain workers off: the mock
-lives in this process). Writes results.json (every number, and "targets": the issue's goals,
+--synthetic: the dataset becomes `synthetic:<name>`, random examples of its own features through
+the config's own preprocessing, so any config runs without its data. Writes results.json (every number, and "targets": the issue's goals,
 true/false) and results.md into --workdir; prints the table. --quick: a few steps, for tests.
 """
 

@@ -61,13 +61,15 @@ def test_a_half_deleted_old_checkpoint_is_set_aside_once(tiny_config, tmp_path, 
   checkpoints = os.path.join(workdir, "checkpoints")
   # orbax's clean-up deletes a step folder file by file; a kill can stop it half way.
   os.remove(os.path.join(checkpoints, "4", "_CHECKPOINT_METADATA"))
+  os.mkdir(os.path.join(checkpoints, "4.unreadable"))  # Set aside by an earlier run: kept as it is.
   capsys.readouterr()
 
   status = loop.train_and_evaluate(tiny_config(num_train_steps=16), workdir)
   out = capsys.readouterr().out
   assert status["state"] == "done" and status["step"] == 16
   assert "warning: checkpoint step 4 is incomplete" in out and "Resumed from step 12" in out
-  assert os.path.isdir(os.path.join(checkpoints, "4.unreadable"))
+  assert os.path.isdir(os.path.join(checkpoints, "4.unreadable2")) and not os.listdir(
+      os.path.join(checkpoints, "4.unreadable"))
   loop.train_and_evaluate(tiny_config(num_train_steps=20), workdir)
   assert "incomplete" not in capsys.readouterr().out
 

@@ -22,6 +22,19 @@ from jax.experimental import multihost_utils
 
 from trends_jax.errors import UserError
 
+
+def _move_aside(folder: str) -> str:
+  """Renames a step folder out of orbax's sight (process 0 only), to a name not taken by one set
+  aside earlier (the same step can fail again after a rerun); returns the new path."""
+  aside, n = f"{folder}.unreadable", 1
+  while os.path.exists(aside):
+    n += 1
+    aside = f"{folder}.unreadable{n}"
+  if jax.process_index() == 0:
+    os.replace(folder, aside)
+  return aside
+
+
 # What a finished checkpoint step folder holds; orbax deletes an old one file by file.
 COMPLETE_CHECKPOINT = ("_CHECKPOINT_METADATA", "state", "data")
 
@@ -42,9 +55,7 @@ class Checkpointer:
       folder = os.path.join(self.directory, str(step))
       if all(os.path.exists(os.path.join(folder, part)) for part in COMPLETE_CHECKPOINT):
         continue
-      aside = f"{folder}.unreadable"
-      if jax.process_index() == 0:
-        os.replace(folder, aside)
+      aside = _move_aside(folder)
       warn(f"warning: checkpoint step {step} is incomplete (an interrupted clean-up of old checkpoints); "
            f"moved it to {aside}")
     if jax.process_count() > 1:  # Every process must see the same folders before orbax lists them.
@@ -77,9 +88,7 @@ class Checkpointer:
         unreadable.append((step, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:300]))
         continue
       for bad_step, reason in unreadable:
-        aside = os.path.join(self.directory, f"{bad_step}.unreadable")
-        if jax.process_index() == 0:
-          os.replace(os.path.join(self.directory, str(bad_step)), aside)
+        aside = _move_aside(os.path.join(self.directory, str(bad_step)))
         warn(f"warning: checkpoint step {bad_step} cannot be read ({reason}); moved it to {aside} "
              f"and resuming from step {step}")
       if unreadable:

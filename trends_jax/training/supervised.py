@@ -95,19 +95,6 @@ def build_program(config: ml_collections.ConfigDict, strategy, example_inputs, n
   return Program(model, make_state, state_shapes, train_step, eval_step)
 
 
-def evaluate(eval_step, state, strategy, config, source) -> dict:
-  """Mean loss and metrics over the whole evaluation split."""
-  totals = None
-  batches = pipeline.eval_batches(source, data.DatasetSpec.from_config(config.dataset),
-                                  global_batch_size=config.eval_batch_size or config.batch_size)
-  for batch in batches:
-    sums = eval_step(state, strategy.put_batch(batch))
-    totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
-  totals = strategy.fetch(totals)
-  count = totals.pop("count")
-  return {k: float(v) / float(count) for k, v in totals.items()}
-
-
 class SupervisedTrainer(loop.Trainer):
 
   def validate(self) -> None:
@@ -120,11 +107,6 @@ class SupervisedTrainer(loop.Trainer):
     self.eval_sources = {"eval": data.examples(spec, ds.eval_split)}
     if ds.get("train_eval_split"):
       self.eval_sources["train_eval"] = data.examples(spec, ds.train_eval_split)
-    for split, source in (("train_split", self.train_source), *(
-        ("eval_split" if name == "eval" else "train_eval_split", s) for name, s in self.eval_sources.items())):
-      if len(source) == 0:
-        raise UserError(f"dataset.{split} {ds[split]!r} of {ds.name} has no examples; "
-                        "pick a split with examples, e.g. --config.dataset.train_split=train")
     # A batch larger than the split would be padded from the same examples over and over, and at
     # that size it may not even fit in memory: it is always a typo.
     if config.batch_size > len(self.train_source):
@@ -159,8 +141,18 @@ class SupervisedTrainer(loop.Trainer):
     return self.batches.state()
 
   def evaluate(self, state) -> dict[str, dict]:
-    return {split: evaluate(self.program.eval_step, state, self.strategy, self.config, source)
-            for split, source in self.eval_sources.items()}
+    return {split: self._evaluate_split(state, source) for split, source in self.eval_sources.items()}
+
+  def _evaluate_split(self, state, source) -> dict:
+    """Mean loss and metrics over a whole evaluation split."""
+    totals = None
+    batch_size = self.config.eval_batch_size or self.config.batch_size
+    for batch in pipeline.eval_batches(source, self.spec, global_batch_size=batch_size):
+      sums = self.program.eval_step(state, self.strategy.put_batch(batch))
+      totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
+    totals = self.strategy.fetch(totals)
+    count = totals.pop("count")
+    return {k: float(v) / float(count) for k, v in totals.items()}
 
   def plot_title(self) -> str:
     return f"{self.config.model.name} on {self.config.dataset.name}"
