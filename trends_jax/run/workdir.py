@@ -32,6 +32,7 @@ class Workdir:
     self.status_path = os.path.join(self.path, "status.json")
     self.metrics_path = os.path.join(self.path, "metrics.jsonl")
     self.checkpoint_dir = os.path.join(self.path, "checkpoints")
+    self.variables_dir = os.path.join(self.path, "variables")  # Imported weights (training/trained.py).
     self.tensorboard_dir = os.path.join(self.path, "tensorboard")
     self.curves_path = os.path.join(self.path, "curves.png")
 

@@ -60,7 +60,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
                     f"got {config.dataset.get('seq_len')}")
 
 
-def _model_kwargs(config, num_classes: int) -> dict:
+def model_kwargs(config, num_classes: int) -> dict:
+  """What models.create receives: config.model's fields, the data's class count unless the config
+  sets one, and the compute dtype."""
   kwargs = {k: v for k, v in config.model.items() if k != "name"}
   kwargs.setdefault("num_classes", num_classes)
   kwargs["dtype"] = jnp.dtype(config.dtype)
@@ -82,7 +84,7 @@ def build_program(config: ml_collections.ConfigDict, strategy, example_inputs, n
 
   Model errors (an input too small for it…) surface here, through eval_shape, before anything
   is written; the steps compile lazily, at their first call."""
-  model = strategy.adapt_model(models.create(config.model.name, **_model_kwargs(config, num_classes)))
+  model = strategy.adapt_model(models.create(config.model.name, **model_kwargs(config, num_classes)))
   loss_fn = losses.create(config.loss.name, **{k: v for k, v in config.loss.items() if k != "name"})
   tx, learning_rate_fn = optim.create(config.optimizer, num_steps)
   make_state = functools.partial(steps.create_train_state, model, tx,
