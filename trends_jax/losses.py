@@ -19,14 +19,24 @@ LOSSES = Registry("loss", "loss")
 
 @LOSSES.register("softmax_xent")
 def softmax_cross_entropy(outputs, batch, label_smoothing: float = 0.0):
-  """Cross-entropy of integer labels, with optional label smoothing; plus top-1 accuracy."""
+  """Cross-entropy of integer labels, with optional label smoothing; plus top-1 accuracy, and
+  top-5 accuracy where there are more than 5 classes (with 5 or fewer it would always be 1)."""
   logits = outputs.astype(jnp.float32)
   labels = batch["label"]
   targets = jax.nn.one_hot(labels, logits.shape[-1])
   if label_smoothing:
     targets = optax.smooth_labels(targets, label_smoothing)
-  return {"loss": optax.softmax_cross_entropy(logits, targets),
-          "accuracy": (jnp.argmax(logits, -1) == labels).astype(jnp.float32)}
+  metrics = {"loss": optax.softmax_cross_entropy(logits, targets),
+             "accuracy": (jnp.argmax(logits, -1) == labels).astype(jnp.float32)}
+  if logits.shape[-1] > 5:
+    metrics["top5_accuracy"] = top_k_accuracy(logits, labels, 5)
+  return metrics
+
+
+def top_k_accuracy(logits, labels, k: int):
+  """1.0 where the label is among the k largest logits (ties: the lower class index first)."""
+  _, top = jax.lax.top_k(logits, k)
+  return jnp.any(top == labels[..., None], axis=-1).astype(jnp.float32)
 
 
 @LOSSES.register("sequence_xent")

@@ -18,7 +18,10 @@ Measures the exact compiled steps the trainer runs (`trends_jax.training.supervi
   loop runs --loop_repeats times between bare timings and the median overhead is reported;
 - FLOPs per step (XLA's cost analysis), achieved FLOP/s and MFU against the device's peak
   (`trends_jax.bench.hardware`; None on CPU); peak device memory where the backend reports it, and the
-  compiled step's own footprint.
+  compiled step's own footprint;
+- with --grad_accum_steps=1,2,4: the train step compiled again for each number of micro-batches
+  (`config.grad_accum_steps`), and its memory (XLA's memory analysis: temporaries, and the whole
+  footprint), to show what gradient accumulation saves. Compiled only, not run.
 A word2vec config (its own trainer, which builds its step inside its loop) gets the loop only.
 
 --synthetic: the dataset becomes `synthetic:<name>`, random examples of its own features through
@@ -57,6 +60,8 @@ flags.DEFINE_integer("loop_steps", 40, "Steps of the full training loop; 0 skips
 flags.DEFINE_integer("loop_repeats", 3, "Runs of the loop, each between two timings of the bare step.")
 flags.DEFINE_bool("synthetic", False, "Random examples of the dataset's features instead of its data.")
 flags.DEFINE_bool("quick", False, "A few steps of everything (for tests).")
+flags.DEFINE_list("grad_accum_steps", [], "Numbers of micro-batches (config.grad_accum_steps) whose compiled "
+                  "train step's memory is reported, e.g. 1,2,4; empty: none.")
 
 QUICK = {"steps": 3, "warmup": 1, "input_batches": 3, "loop_steps": 4, "loop_repeats": 1}
 MINIMUM = {"steps": 1, "warmup": 0, "input_batches": 1, "loop_steps": 0, "loop_repeats": 1}
@@ -137,6 +142,29 @@ def measure_steps(config, strategy, sizes: dict) -> tuple[dict, Callable[[], flo
   }, lambda: benchmark.time_calls(one_step, sizes["steps"], warmup=1).median
 
 
+def measure_accumulation(config, strategy, accum_steps: list[int]) -> list[dict]:
+  """Memory of the compiled train step for each number of micro-batches, on the config's batch."""
+  ds = config.dataset
+  spec = data.DatasetSpec.from_config(ds)
+  train_source = data.examples(spec, ds.train_split)
+  example = pipeline.example_batch(train_source, spec)
+  num_steps = config_lib.num_train_steps(config, len(train_source))
+  batch = strategy.put_batch(next(iter(pipeline.train_loader(train_source, spec, global_batch_size=config.batch_size,
+                                                             seed=config.seed))))
+  rows = []
+  for k in accum_steps:
+    accum_config = config.copy_and_resolve_references()
+    accum_config.grad_accum_steps = k
+    program = supervised.build_program(accum_config, strategy, example["inputs"], data.num_outputs(spec), num_steps)
+    state = strategy.init_state(program.make_state)
+    compiled = program.train_step.lower(state, batch).compile()
+    stats = compiled.memory_analysis()
+    rows.append({"grad_accum_steps": k, "micro_batch": config.batch_size // k,
+                 "temp_bytes": None if stats is None else int(stats.temp_size_in_bytes),
+                 "step_memory_bytes": benchmark.memory_bytes(compiled)})
+  return rows
+
+
 def measure_loop(config, trainer: str, loop_steps: int) -> dict:
   """Steady-state seconds per step of the trainer's own loop, as it measures them itself."""
   rate_key = f"{loop.TRAINERS.get(trainer).rate_unit}_per_sec"
@@ -157,7 +185,7 @@ def measure_loop(config, trainer: str, loop_steps: int) -> dict:
           "loop_examples_per_sec": config.batch_size / seconds}
 
 
-def bench(config, trainer: str, sizes: dict) -> dict:
+def bench(config, trainer: str, sizes: dict, accum_steps: list[int]) -> dict:
   strategy = parallel.create(config.parallel)
   device = jax.devices()[0]
   results = {
@@ -171,6 +199,8 @@ def bench(config, trainer: str, sizes: dict) -> dict:
   if trainer == "supervised":
     step_results, retime_step = measure_steps(config, strategy, sizes)
     results.update(step_results)
+    if accum_steps:
+      results["grad_accum_memory"] = measure_accumulation(config, strategy, accum_steps)
   if sizes["loop_steps"]:
     # Bare step, loop, bare step, loop, …, bare step: each loop against its two neighbours.
     bare = [results["train_step_median_seconds"]] if retime_step else []
@@ -197,7 +227,7 @@ def _config_name() -> str:
 
 
 def table(results: dict) -> list[dict]:
-  return [{"quantity": k, "value": v} for k, v in results.items() if not isinstance(v, dict)]
+  return [{"quantity": k, "value": v} for k, v in results.items() if not isinstance(v, (dict, list))]
 
 
 def main(argv):
@@ -214,11 +244,22 @@ def main(argv):
                                                 jax.process_count()))
   if trainer == "supervised":
     cli.run_user_code(lambda: supervised.validate(config))
+  try:
+    accum_steps = [int(k) for k in FLAGS.grad_accum_steps]
+  except ValueError:
+    cli.fail(f"--grad_accum_steps must be integers, e.g. 1,2,4, got {','.join(FLAGS.grad_accum_steps)}")
+  if accum_steps and trainer != "supervised":
+    cli.fail(f"--grad_accum_steps measures the supervised trainer's step; {trainer!r} has its own")
+  for k in accum_steps:  # Each one as the config would check it.
+    accum_config = config.copy_and_resolve_references()
+    accum_config.grad_accum_steps = k
+    cli.run_user_code(lambda c=accum_config: config_lib.validate(c, parallel.create(c.parallel).num_devices,
+                                                                 jax.process_count()))
   if FLAGS.synthetic:
     config.dataset.num_workers = 0
     config.dataset.name = synthetic.name(config.dataset.name)
   cache_dir = compilation_cache.enable(config.get("compilation_cache_dir", compilation_cache.DEFAULT_DIR))
-  results = cli.run_user_code(lambda: bench(config, trainer, sizes))
+  results = cli.run_user_code(lambda: bench(config, trainer, sizes, accum_steps))
   results["compilation_cache_dir"] = cache_dir or ""
 
   targets = {goal: meets(results[key]) for key, (goal, meets) in TARGETS.items() if key in results}
@@ -226,7 +267,10 @@ def main(argv):
   notes = (f"{results['config']} on {results['num_devices']} {results['device_kind']} device(s), "
            f"{'synthetic' if FLAGS.synthetic else 'real'} data. Times in seconds; MFU is None where the "
            "device's peak is unknown (every CPU).\n\n" + report.claim_lines(targets))
-  report.write(FLAGS.workdir, "Training speed", results, {"measurements": table(results)}, notes)
+  tables = {"measurements": table(results)}
+  if "grad_accum_memory" in results:
+    tables["train step memory by grad_accum_steps"] = results["grad_accum_memory"]
+  report.write(FLAGS.workdir, "Training speed", results, tables, notes)
   print(open(os.path.join(FLAGS.workdir, "results.md")).read())
 
 

@@ -68,10 +68,23 @@ def test_bench_reports_every_field_and_a_relaunch_loads_the_compiled_step(tmp_pa
 
 
 def test_bench_synthetic_needs_no_data(tmp_path):
-  results, _ = _bench(tmp_path, "--config=configs/fashion_mnist.py:cnn", "--synthetic", "--loop_steps=0", "--steps=1",
-                      f"--config.dataset.data_dir={tmp_path / 'nothing_here'}", "--config.batch_size=16")
+  results, printed = _bench(tmp_path, "--config=configs/fashion_mnist.py:cnn", "--synthetic", "--loop_steps=0",
+                            "--steps=1", f"--config.dataset.data_dir={tmp_path / 'nothing_here'}",
+                            "--config.batch_size=16", "--grad_accum_steps=1,4")
   assert results["synthetic"] and results["dataset"] == "synthetic:fashion_mnist" and results["input_examples_per_sec"] > 0
   assert results["train_step_median_seconds"] > 0 and not os.path.exists(tmp_path / "nothing_here")
+  # The step compiled again with 4 micro-batches of 4 holds fewer temporaries than with one of 16.
+  whole, accumulated = results["grad_accum_memory"]
+  assert (whole["grad_accum_steps"], whole["micro_batch"], accumulated["micro_batch"]) == (1, 16, 4)
+  assert 0 < accumulated["temp_bytes"] < whole["temp_bytes"] and accumulated["step_memory_bytes"] < whole["step_memory_bytes"]
+  assert "## train step memory by grad_accum_steps" in printed
+
+
+def test_bench_refuses_a_grad_accum_steps_that_does_not_divide_the_batch(tmp_path):
+  result = subprocess.run([sys.executable, "experiments/bench/steps.py", "--config=configs/default.py:quick",
+                           f"--workdir={tmp_path}", "--config.batch_size=16", "--grad_accum_steps=1,3"],
+                          cwd=REPO, capture_output=True, text=True, env={**os.environ, "XLA_FLAGS": ""})
+  assert result.returncode == 2 and result.stderr.startswith("error: grad_accum_steps 3 does not divide the batch of 16")
 
 
 def test_bench_refuses_bad_sizes_before_any_work(tmp_path):

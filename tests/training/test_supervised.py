@@ -158,3 +158,47 @@ def test_input_too_small_for_the_model_fails_before_writing(tiny_config, tmp_pat
   with pytest.raises(UserError, match="VGG-11 needs images of at least 32×32 pixels, got 8×8"):
     loop.train_and_evaluate(config, str(tmp_path / "run"))
   assert not (tmp_path / "run").exists()
+
+
+def test_ema_and_accumulation_through_the_loop_report_both_weights_and_resume_exactly(
+    tiny_config, tmp_path, monkeypatch, preempt_after, capsys):
+  from trends_jax.training import trained
+  config = tiny_config(ema_decay=0.9, grad_accum_steps=2, **{"dataset.train_eval_split": "train[:64]"})
+  straight = str(tmp_path / "straight")
+  status = loop.train_and_evaluate(config, straight)
+  assert "12 steps of 32 (2 micro-batches of 16)" in capsys.readouterr().out
+  records = _records(straight)
+  for split in ("eval", "eval_ema", "train_eval", "train_eval_ema"):
+    assert [r["step"] for r in records if r["split"] == split] == [6, 12], split
+  final = {r["split"]: r for r in records if r["step"] == 12}
+  assert {"loss", "accuracy", "top5_accuracy"} <= final["eval_ema"].keys()
+  assert "top5_accuracy" in final["train"] and final["eval"]["top5_accuracy"] >= final["eval"]["accuracy"]
+  assert final["eval_ema"]["loss"] != final["eval"]["loss"]
+  assert status["eval_loss"] == final["eval"]["loss"]  # The raw weights' row is the run's result.
+
+  checkpoint = ocp.PyTreeCheckpointer().restore(os.path.join(straight, "checkpoints", "12", "state"))
+  ema = trained.load(straight, ema=True).variables
+  for a, b in zip(jax.tree.leaves(ema["params"]), jax.tree.leaves(checkpoint["ema_params"])):
+    np.testing.assert_array_equal(a, b)
+
+  interrupted = str(tmp_path / "interrupted")
+  preempt_after(5)
+  assert loop.train_and_evaluate(config, interrupted)["state"] == "preempted"
+  monkeypatch.undo()
+  assert loop.train_and_evaluate(config, interrupted)["state"] == "done"
+  resumed = ocp.PyTreeCheckpointer().restore(os.path.join(interrupted, "checkpoints", "12", "state"))
+  for a, b in zip(jax.tree.leaves(resumed["ema_params"]), jax.tree.leaves(checkpoint["ema_params"])):
+    np.testing.assert_array_equal(a, b)
+  assert [r for r in _records(interrupted) if r["split"] != "train"] == [r for r in records if r["split"] != "train"]
+
+
+@pytest.mark.parametrize("override, message", [
+    ({"grad_accum_steps": 0}, "grad_accum_steps must be an integer >= 1"),
+    ({"grad_accum_steps": 3}, "grad_accum_steps 3 does not divide the batch of 4 each of the 8 device.*"
+                              "--config.grad_accum_steps=2"),
+    ({"ema_decay": 1.0}, r"ema_decay must be in \[0, 1\)"),
+])
+def test_bad_accumulation_or_ema_fails_before_writing(tiny_config, tmp_path, override, message):
+  with pytest.raises(UserError, match=message):
+    loop.train_and_evaluate(tiny_config(**override), str(tmp_path / "run"))
+  assert not (tmp_path / "run").exists()

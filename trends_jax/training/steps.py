@@ -1,10 +1,10 @@
 """Train state and the pure train/eval step functions.
 
 The steps are pure: (state, batch) → (new state, metrics). All mutable things (parameters,
-optimizer state, BatchNorm statistics, the step counter) live in the returned `TrainState`.
-With `axis_name` set, the steps run under `jax.pmap` and average gradients, metrics and batch
-statistics over that axis; without it they are meant for `jax.jit` over a sharded global batch,
-where XLA inserts the cross-device reductions itself.
+optimizer state, BatchNorm statistics, the EMA of the parameters, the step counter) live in the
+returned `TrainState`. With `axis_name` set, the steps run under `jax.pmap` and average gradients,
+metrics and batch statistics over that axis; without it they are meant for `jax.jit` over a
+sharded global batch, where XLA inserts the cross-device reductions itself.
 """
 
 from collections.abc import Callable
@@ -20,20 +20,26 @@ from flax.training import train_state
 class TrainState(train_state.TrainState):
   batch_stats: Any = None
   rng: jax.Array | None = None  # Base key; each step folds in its own number.
+  # Exponential moving average of `params` (float32), or None when the run keeps none.
+  ema_params: Any = None
 
 
 def create_train_state(model: nn.Module, tx: optax.GradientTransformation, rng: jax.Array,
-                       example_inputs: jax.Array) -> TrainState:
+                       example_inputs: jax.Array, ema: bool = False) -> TrainState:
+  """A new state; with `ema`, `ema_params` starts as a copy of the parameters."""
   params_rng, dropout_rng, state_rng = jax.random.split(rng, 3)
   variables = model.init({"params": params_rng, "dropout": dropout_rng}, example_inputs, train=False)
-  return TrainState.create(apply_fn=model.apply, params=variables["params"], tx=tx,
-                           batch_stats=variables.get("batch_stats"), rng=state_rng)
+  params = variables["params"]
+  # A copy, not the same arrays: a donated state must not hold one buffer twice.
+  ema_params = jax.tree.map(lambda p: jnp.array(p, jnp.float32, copy=True), params) if ema else None
+  return TrainState.create(apply_fn=model.apply, params=params, tx=tx,
+                           batch_stats=variables.get("batch_stats"), rng=state_rng, ema_params=ema_params)
 
 
-def _variables(state: TrainState, params) -> dict:
-  if state.batch_stats is None:
+def _variables(params, batch_stats) -> dict:
+  if batch_stats is None:
     return {"params": params}
-  return {"params": params, "batch_stats": state.batch_stats}
+  return {"params": params, "batch_stats": batch_stats}
 
 
 def _main_output(outputs):
@@ -41,35 +47,78 @@ def _main_output(outputs):
   return outputs[0] if isinstance(outputs, tuple) else outputs
 
 
+def micro_batches(batch: dict, k: int) -> dict:
+  """Each leaf (B, …) → (k, B/k, …), micro-batch i holding examples i, i+k, i+2k, …
+
+  Strided rather than contiguous: the global batch is sharded over devices along B in contiguous
+  blocks, and with each device's share divisible by k every micro-batch takes B/(k·devices)
+  examples from every device, so the split moves no data between devices."""
+  return jax.tree.map(lambda x: jnp.swapaxes(x.reshape((x.shape[0] // k, k) + x.shape[1:]), 0, 1), batch)
+
+
 def make_train_step(model: nn.Module, loss_fn: Callable, learning_rate_fn: Callable | None = None,
                     axis_name: str | None = None, aux_loss_weight: float = 0.3, skip_nonfinite: bool = False,
-                    parameter_grad_norms: bool = False):
+                    parameter_grad_norms: bool = False, grad_accum_steps: int = 1, ema_decay: float = 0.0):
   """Returns train_step(state, batch) -> (state, metrics), with metrics averaged over the batch.
 
+  With `grad_accum_steps` = k > 1, the batch is split into k micro-batches (`micro_batches`) that
+  a `lax.scan` runs one after another, and one optimizer update applies the mean of their
+  gradients: without BatchNorm the same update as the whole batch, with the activations of only
+  one micro-batch in memory at a time. BatchNorm normalises each micro-batch by its own statistics
+  and updates its running averages once per micro-batch, in order (as big_vision and init2winit
+  do); dropout draws each micro-batch's mask from its own key. Metrics are the whole batch's.
+
+  With `ema_decay` d > 0 (the state made with `create_train_state(..., ema=True)`), each applied
+  update also sets ema_params ← d·ema_params + (1−d)·params.
+
   With `skip_nonfinite`, a step whose loss or gradient is NaN or Inf leaves parameters, optimizer
-  state and BatchNorm statistics as they were (the step counter still advances, so the next step
-  reads the next batch) and reports `skipped` = 1. With `parameter_grad_norms`, metrics also hold
-  `grad_norms`: each parameter's gradient norm, in the params' tree (`gradient_flow.layer_norms`
-  groups them by layer). `aux_loss_weight` may be traced, so that one compiled step serves any weight.
+  state, BatchNorm statistics and the EMA as they were (the step counter still advances, so the
+  next step reads the next batch) and reports `skipped` = 1. With `parameter_grad_norms`, metrics
+  also hold `grad_norms`: each parameter's gradient norm, in the params' tree
+  (`gradient_flow.layer_norms` groups them by layer). `aux_loss_weight` may be traced, so that one
+  compiled step serves any weight.
   """
+  if grad_accum_steps < 1:
+    raise ValueError(f"grad_accum_steps must be >= 1, got {grad_accum_steps}")
+
+  def objective(params, batch_stats, batch, rng):
+    outputs, updates = model.apply(
+        _variables(params, batch_stats), batch["inputs"], train=True, rngs={"dropout": rng},
+        mutable=["batch_stats"] if batch_stats is not None else [])
+    per_example = loss_fn(_main_output(outputs), batch)
+    loss = per_example["loss"].mean()
+    if isinstance(outputs, tuple):  # GoogLeNet-style auxiliary classifiers.
+      loss += aux_loss_weight * sum(loss_fn(aux, batch)["loss"].mean() for aux in outputs[1:])
+    metrics = {k: v.mean() for k, v in per_example.items()}
+    return loss, (metrics, updates.get("batch_stats"))
+
+  grad_fn = jax.value_and_grad(objective, has_aux=True)
+
+  def accumulated(params, batch_stats, batch, rng):
+    """grad_fn's outputs for the whole batch, as means over its micro-batches."""
+
+    def micro_step(carry, micro):
+      batch_stats, grad_sum = carry
+      index, micro_batch = micro
+      (value, (metrics, batch_stats)), grads = grad_fn(params, batch_stats, micro_batch,
+                                                       jax.random.fold_in(rng, index))
+      return (batch_stats, jax.tree.map(jnp.add, grad_sum, grads)), (value, metrics)
+
+    zeros = jax.tree.map(jnp.zeros_like, params)
+    (batch_stats, grad_sum), (values, metrics) = jax.lax.scan(
+        micro_step, (batch_stats, zeros), (jnp.arange(grad_accum_steps), micro_batches(batch, grad_accum_steps)))
+    # Micro-batches are equally large, so the mean of their means is the batch's mean.
+    mean = lambda tree: jax.tree.map(lambda x: x.mean(axis=0), tree)  # noqa: E731
+    grads = jax.tree.map(lambda g: g / grad_accum_steps, grad_sum)
+    return (values.mean(), (mean(metrics), batch_stats)), grads
 
   def train_step(state: TrainState, batch: dict):
     rng = jax.random.fold_in(state.rng, state.step)
     if axis_name is not None:
       rng = jax.random.fold_in(rng, jax.lax.axis_index(axis_name))
 
-    def objective(params):
-      outputs, updates = model.apply(
-          _variables(state, params), batch["inputs"], train=True, rngs={"dropout": rng},
-          mutable=["batch_stats"] if state.batch_stats is not None else [])
-      per_example = loss_fn(_main_output(outputs), batch)
-      loss = per_example["loss"].mean()
-      if isinstance(outputs, tuple):  # GoogLeNet-style auxiliary classifiers.
-        loss += aux_loss_weight * sum(loss_fn(aux, batch)["loss"].mean() for aux in outputs[1:])
-      metrics = {k: v.mean() for k, v in per_example.items()}
-      return loss, (metrics, updates.get("batch_stats"))
-
-    (objective_value, (metrics, batch_stats)), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
+    gradients = grad_fn if grad_accum_steps == 1 else accumulated
+    (objective_value, (metrics, batch_stats)), grads = gradients(state.params, state.batch_stats, batch, rng)
     if axis_name is not None:
       grads = jax.lax.pmean(grads, axis_name)
       metrics = jax.lax.pmean(metrics, axis_name)
@@ -81,6 +130,11 @@ def make_train_step(model: nn.Module, loss_fn: Callable, learning_rate_fn: Calla
     if parameter_grad_norms:
       metrics["grad_norms"] = jax.tree.map(lambda g: jnp.sqrt(jnp.sum(jnp.square(g))), grads)
     new_state = state.apply_gradients(grads=grads, batch_stats=batch_stats)
+    if ema_decay:
+      if state.ema_params is None:
+        raise ValueError("ema_decay > 0 needs a state with ema_params: create_train_state(..., ema=True)")
+      new_state = new_state.replace(
+          ema_params=optax.incremental_update(new_state.params, state.ema_params, step_size=1.0 - ema_decay))
     if skip_nonfinite:
       new_state, metrics["skipped"] = skip_if_nonfinite(state, new_state, objective_value, metrics["grad_norm"])
     return new_state, metrics
@@ -101,7 +155,7 @@ def make_eval_step(model: nn.Module, loss_fn: Callable, axis_name: str | None = 
   """Returns eval_step(state, batch) -> sums of per-example metrics over `mask`, and `count`."""
 
   def eval_step(state: TrainState, batch: dict):
-    outputs = model.apply(_variables(state, state.params), batch["inputs"], train=False)
+    outputs = model.apply(_variables(state.params, state.batch_stats), batch["inputs"], train=False)
     per_example = loss_fn(_main_output(outputs), batch)
     mask = batch["mask"]
     sums = {k: jnp.sum(v * mask) for k, v in per_example.items()}

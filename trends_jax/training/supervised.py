@@ -87,12 +87,14 @@ def build_program(config: ml_collections.ConfigDict, strategy, example_inputs, n
   model = strategy.adapt_model(models.create(config.model.name, **model_kwargs(config, num_classes)))
   loss_fn = losses.create(config.loss.name, **{k: v for k, v in config.loss.items() if k != "name"})
   tx, learning_rate_fn = optim.create(config.optimizer, num_steps)
-  make_state = functools.partial(steps.create_train_state, model, tx,
-                                 jax.random.PRNGKey(config.seed), jnp.asarray(example_inputs))
+  ema_decay = config.get("ema_decay", 0.0)
+  make_state = functools.partial(steps.create_train_state, model, tx, jax.random.PRNGKey(config.seed),
+                                 jnp.asarray(example_inputs), ema=ema_decay > 0)
   state_shapes = jax.eval_shape(make_state)
   train_step = strategy.compile_train_step(
       steps.make_train_step(model, loss_fn, learning_rate_fn, strategy.axis_name,
-                            skip_nonfinite=config.get("nonfinite_steps", "stop") == "skip"))
+                            skip_nonfinite=config.get("nonfinite_steps", "stop") == "skip",
+                            grad_accum_steps=config.get("grad_accum_steps", 1), ema_decay=ema_decay))
   eval_step = strategy.compile_eval_step(steps.make_eval_step(model, loss_fn, strategy.axis_name))
   return Program(model, make_state, state_shapes, train_step, eval_step)
 
@@ -124,9 +126,13 @@ class SupervisedTrainer(loop.Trainer):
   def describe(self, state) -> str:
     config = self.config
     params = jax.tree.leaves(self.strategy.checkpointable(state).params)
+    accum, ema_decay = config.get("grad_accum_steps", 1), config.get("ema_decay", 0.0)
     return (f"{config.model.name}: {sum(int(np.prod(x.shape)) for x in params):,} parameters; "
-            f"{self.num_steps} steps of {config.batch_size} on {self.strategy.num_devices} "
-            f"{jax.devices()[0].platform} device(s), parallel={config.parallel}, dtype={config.dtype}")
+            f"{self.num_steps} steps of {config.batch_size}"
+            + (f" ({accum} micro-batches of {config.batch_size // accum})" if accum > 1 else "")
+            + f" on {self.strategy.num_devices} {jax.devices()[0].platform} device(s), "
+            f"parallel={config.parallel}, dtype={config.dtype}"
+            + (f", EMA of the parameters (decay {ema_decay})" if ema_decay else ""))
 
   def start(self, data_state: dict | None) -> None:
     loader = pipeline.train_loader(self.train_source, self.spec, global_batch_size=self.config.batch_size,
@@ -143,7 +149,14 @@ class SupervisedTrainer(loop.Trainer):
     return self.batches.state()
 
   def evaluate(self, state) -> dict[str, dict]:
-    return {split: self._evaluate_split(state, source) for split, source in self.eval_sources.items()}
+    """{split: metrics} of every evaluation split; with an EMA, also {split}_ema: the same split
+    through the EMA weights (with the running BatchNorm statistics, which have no EMA of their own)."""
+    results = {}
+    for split, source in self.eval_sources.items():
+      results[split] = self._evaluate_split(state, source)
+      if state.ema_params is not None:
+        results[f"{split}_ema"] = self._evaluate_split(state.replace(params=state.ema_params), source)
+    return results
 
   def _evaluate_split(self, state, source) -> dict:
     """Mean loss and metrics over a whole evaluation split."""
