@@ -3,6 +3,7 @@ r"""How fast one config trains, and how close to the hardware's limit:
     python experiments/bench/steps.py --config=configs/default.py [--steps=20] [--workdir=runs/bench]
     python experiments/bench/steps.py --config=configs/cifar10.py --synthetic --config.batch_size=32
     python experiments/bench/steps.py --config=configs/imagenet2012.py:resnet50 --synthetic --config.batch_size=256
+    python experiments/bench/steps.py --config=configs/cifar10.py --synthetic --grad_accum_steps=1,2,4 --loop_steps=0
 
 Measures the exact compiled steps the trainer runs (`trends_jax.training.supervised.build_program`):
 - compile: tracing and lowering, then XLA's compilation or its load from the persistent cache

@@ -57,7 +57,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.grad_accum_steps = 1
   # Exponential moving average of the parameters, ema ← d·ema + (1−d)·params after each applied
   # update, saved in the checkpoints; evaluation then also reports the EMA weights (splits
-  # "eval_ema", "train_eval_ema"). 0 keeps none; ImageNet recipes use about 0.9999.
+  # "eval_ema", "train_eval_ema"). 0 keeps none. The decay is per update: it averages over about
+  # the last 1/(1−d) updates (0.9999: 10,000).
   c.ema_decay = 0.0
   c.optimizer = ml_collections.ConfigDict({
       "name": "adam", "learning_rate": 1e-3, "schedule": "constant", "warmup_steps": 0})
@@ -107,7 +108,8 @@ def validate(config: ml_collections.ConfigDict, num_devices: int, num_processes:
            f"device(s) holds (batch_size {config.batch_size}); use a divisor of {per_device}, e.g. "
            f"--config.grad_accum_steps={_largest_divisor(per_device, accum)}")
   ema_decay = config.get("ema_decay", 0.0)
-  _require(0.0 <= ema_decay < 1.0, f"ema_decay must be in [0, 1) (0: no EMA), got {ema_decay}; e.g. --config.ema_decay=0.9999")
+  _require(0.0 <= ema_decay < 1.0,
+           f"ema_decay must be in [0, 1) (0: no EMA), got {ema_decay}; e.g. --config.ema_decay=0.9999")
   parallel.STRATEGIES.get(config.parallel)
   optim.OPTIMIZERS.get(config.optimizer.name)
   optim.SCHEDULES.get(config.optimizer.get("schedule", "constant"))

@@ -67,6 +67,8 @@ def make_train_step(model: nn.Module, loss_fn: Callable, learning_rate_fn: Calla
   one micro-batch in memory at a time. BatchNorm normalises each micro-batch by its own statistics
   and updates its running averages once per micro-batch, in order (as big_vision and init2winit
   do); dropout draws each micro-batch's mask from its own key. Metrics are the whole batch's.
+  Under pmap the gradients are averaged over devices once, after the scan; under jit XLA places
+  that reduction inside the loop, once per micro-batch (measured on 8 CPU devices, 2026-12).
 
   With `ema_decay` d > 0 (the state made with `create_train_state(..., ema=True)`), each applied
   update also sets ema_params ← d·ema_params + (1−d)·params.
