@@ -163,30 +163,31 @@ def test_input_too_small_for_the_model_fails_before_writing(tiny_config, tmp_pat
 def test_ema_and_accumulation_through_the_loop_report_both_weights_and_resume_exactly(
     tiny_config, tmp_path, monkeypatch, preempt_after, capsys):
   from trends_jax.training import trained
-  config = tiny_config(ema_decay=0.9, grad_accum_steps=2, **{"dataset.train_eval_split": "train[:64]"})
+  config = tiny_config(ema_decay=0.9, grad_accum_steps=2, num_train_steps=8, eval_every_steps=4, log_every_steps=4,
+                       checkpoint_every_steps=8, **{"dataset.train_eval_split": "train[:64]"})
   straight = str(tmp_path / "straight")
   status = loop.train_and_evaluate(config, straight)
-  assert "12 steps of 32 (2 micro-batches of 16)" in capsys.readouterr().out
+  assert "8 steps of 32 (2 micro-batches of 16)" in capsys.readouterr().out
   records = _records(straight)
   for split in ("eval", "eval_ema", "train_eval", "train_eval_ema"):
-    assert [r["step"] for r in records if r["split"] == split] == [6, 12], split
-  final = {r["split"]: r for r in records if r["step"] == 12}
+    assert [r["step"] for r in records if r["split"] == split] == [4, 8], split
+  final = {r["split"]: r for r in records if r["step"] == 8}
   assert {"loss", "accuracy", "top5_accuracy"} <= final["eval_ema"].keys()
   assert "top5_accuracy" in final["train"] and final["eval"]["top5_accuracy"] >= final["eval"]["accuracy"]
   assert final["eval_ema"]["loss"] != final["eval"]["loss"]
   assert status["eval_loss"] == final["eval"]["loss"]  # The raw weights' row is the run's result.
 
-  checkpoint = ocp.PyTreeCheckpointer().restore(os.path.join(straight, "checkpoints", "12", "state"))
+  checkpoint = ocp.PyTreeCheckpointer().restore(os.path.join(straight, "checkpoints", "8", "state"))
   ema = trained.load(straight, ema=True).variables
   for a, b in zip(jax.tree.leaves(ema["params"]), jax.tree.leaves(checkpoint["ema_params"])):
     np.testing.assert_array_equal(a, b)
 
   interrupted = str(tmp_path / "interrupted")
-  preempt_after(5)
+  preempt_after(3)
   assert loop.train_and_evaluate(config, interrupted)["state"] == "preempted"
   monkeypatch.undo()
   assert loop.train_and_evaluate(config, interrupted)["state"] == "done"
-  resumed = ocp.PyTreeCheckpointer().restore(os.path.join(interrupted, "checkpoints", "12", "state"))
+  resumed = ocp.PyTreeCheckpointer().restore(os.path.join(interrupted, "checkpoints", "8", "state"))
   for a, b in zip(jax.tree.leaves(resumed["ema_params"]), jax.tree.leaves(checkpoint["ema_params"])):
     np.testing.assert_array_equal(a, b)
   assert [r for r in _records(interrupted) if r["split"] != "train"] == [r for r in records if r["split"] != "train"]
