@@ -15,6 +15,7 @@ from typing import Any
 from trends_jax.errors import UserError
 
 FREE_SPACE_MARGIN = 16 * 2**20  # Metrics, TensorBoard events and orbax's metadata.
+IMPORTED = "imported"  # status.json's state in a workdir of imported weights (training/trained.py).
 
 
 def _atomic_write(path: str, text: str) -> None:

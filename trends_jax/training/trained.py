@@ -24,10 +24,8 @@ import orbax.checkpoint as ocp
 
 from trends_jax import data, models
 from trends_jax.errors import UserError
-from trends_jax.run.workdir import Workdir
+from trends_jax.run.workdir import IMPORTED, Workdir
 from trends_jax.training import config as config_lib, supervised
-
-IMPORTED = "imported"
 
 
 class Run(NamedTuple):
