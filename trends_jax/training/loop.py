@@ -48,7 +48,8 @@ class Trainer:
   The loop calls, in order: `validate()` (the trainer's own fields), `setup()` (read the data,
   build the model and the compiled step; raise UserError for what the data makes impossible,
   such as a batch larger than the split; set `num_steps`, `state_shapes` and `make_state`),
-  `write_files(run)` once the run starts writing, `start(data_state)` with the restored data
+  `write_files(run)` once the run starts writing, `initial_state()` for a new run,
+  `start(data_state)` with the restored data
   position (None: from the beginning), then `step(state, step)` per step, `data_state(step)` at
   each checkpoint, `evaluate(state)` when due, and `export(state, run, final_state)` at the end.
   """
@@ -67,6 +68,10 @@ class Trainer:
 
   def setup(self) -> None:
     raise NotImplementedError
+
+  def initial_state(self):
+    """A new run's state, placed on the devices (a resume restores its checkpoint instead)."""
+    return self.strategy.init_state(self.make_state)
 
   def describe(self, state) -> str:
     """The start-up line: what is trained, how long, on what."""
@@ -176,7 +181,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
       run.drop_metrics_after(start_step)
     progress.say(f"Resumed from step {start_step} in {run.checkpoint_dir}")
   else:
-    state = strategy.init_state(trainer.make_state)
+    state = trainer.initial_state()
   # wall_seconds counts each earlier attempt up to its last checkpoint (status.json is rewritten
   # at every save); the work a kill lost after that checkpoint is redone, not counted twice.
   previous_seconds = status.get("wall_seconds", 0.0) if start_step else 0.0

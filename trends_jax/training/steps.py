@@ -16,6 +16,8 @@ import jax.numpy as jnp
 import optax
 from flax.training import train_state
 
+from trends_jax.training import finetune
+
 
 class TrainState(train_state.TrainState):
   batch_stats: Any = None
@@ -23,9 +25,12 @@ class TrainState(train_state.TrainState):
 
 
 def create_train_state(model: nn.Module, tx: optax.GradientTransformation, rng: jax.Array,
-                       example_inputs: jax.Array) -> TrainState:
+                       example_inputs: jax.Array, initial_variables: dict | None = None) -> TrainState:
+  """A new state: model.init's variables, with the leaves of `initial_variables` (a sub-tree of
+  the same collections: weights to start from, training/finetune.py) in their place."""
   params_rng, dropout_rng, state_rng = jax.random.split(rng, 3)
   variables = model.init({"params": params_rng, "dropout": dropout_rng}, example_inputs, train=False)
+  variables = finetune.overlay(variables, initial_variables)
   return TrainState.create(apply_fn=model.apply, params=variables["params"], tx=tx,
                            batch_stats=variables.get("batch_stats"), rng=state_rng)
 
