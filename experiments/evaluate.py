@@ -63,7 +63,8 @@ def output_dir(workdir: str, split: str, ema: bool) -> str:
   return os.path.join(workdir, f"eval_{name}{'_ema' if ema else ''}")
 
 
-def check_classifier(config: ml_collections.ConfigDict, where: str) -> None:
+def check_classifier(config: ml_collections.ConfigDict, where: str, hint: str = "") -> None:
+  """Refuses a config that trains something other than a softmax classifier (`where` names it)."""
   trainer = config.get("trainer", "supervised")
   seq_len = config.get("dataset", {}).get("seq_len", 0)
   loss = config.get("loss", {}).get("name", "softmax_xent")
@@ -72,23 +73,24 @@ def check_classifier(config: ml_collections.ConfigDict, where: str) -> None:
           else f"a model trained with loss {loss!r}, not a classifier's softmax_xent" if loss != "softmax_xent"
           else None)
   if kind:
-    raise UserError(f"evaluate.py is for classifiers; {where} is {kind}; its own evaluation is in the run's "
-                    "metrics.jsonl (split 'eval')")
+    raise UserError(f"evaluate.py is for classifiers; {where} is {kind}{hint}")
+
+
+def check_overrides() -> None:
+  for path in config_flags.get_override_values(FLAGS["config"]):
+    if not path.startswith(OVERRIDABLE):
+      raise UserError(f"--config.{path}: evaluate.py takes the model and training fields from the workdir; "
+                      "override only --config.dataset.<field> or --config.eval_batch_size")
 
 
 def data_config(run_config: ml_collections.ConfigDict) -> tuple[ml_collections.ConfigDict, int]:
   """The dataset block and evaluation batch size: --config's, or the run's with the overrides."""
-  overrides = config_flags.get_override_values(FLAGS["config"])
-  for path in overrides:
-    if not path.startswith(OVERRIDABLE):
-      raise UserError(f"--config.{path}: evaluate.py takes the model and training fields from the workdir; "
-                      "override only --config.dataset.<field> or --config.eval_batch_size")
   if FLAGS["config"].present:
     source = FLAGS.config
     check_classifier(source, f"--config={FLAGS['config'].config_filename}")
   else:
     source = ml_collections.ConfigDict(run_config.to_dict())
-    source.update_from_flattened_dict(overrides)
+    source.update_from_flattened_dict(config_flags.get_override_values(FLAGS["config"]))
   batch_size = source.get("eval_batch_size") or source.batch_size
   if batch_size <= 0:
     raise UserError(f"eval_batch_size must be > 0, got {batch_size}")
@@ -102,15 +104,22 @@ class Evaluation:
     if not os.path.isdir(workdir):
       raise UserError(f"workdir {os.path.abspath(workdir)} does not exist or is not a directory; pass the workdir "
                       "of a trainer run or of experiments/import_weights.py")
+    check_overrides()
     saved = Workdir(workdir).read_config()
     if saved is not None:  # Else trained.load says what is missing.
-      check_classifier(ml_collections.ConfigDict(saved), os.path.abspath(workdir))
+      check_classifier(ml_collections.ConfigDict(saved), os.path.abspath(workdir),
+                       "; its own evaluation is in the run's metrics.jsonl (split 'eval')")
     self.run = trained.load(workdir, ema=ema)
     dataset, self.batch_size = data_config(self.run.config)
     self.workdir, self.ema = os.path.abspath(workdir), ema
     self.spec = data.DatasetSpec.from_config(dataset)
     self.split = split or dataset.eval_split
-    self.source = data.data_source(self.spec.name, self.split, self.spec.data_dir)
+    try:
+      self.source = data.data_source(self.spec.name, self.split, self.spec.data_dir)
+    except UserError:
+      raise
+    except ValueError as e:  # TFDS's own message for a malformed slice.
+      raise UserError(f"bad split {self.split!r}: {str(e).splitlines()[0]}") from None
     self.class_names = _class_names(self.spec)
     self.num_classes = len(self.class_names)
     self.out_dir = output_dir(self.workdir, self.split, ema)
@@ -176,6 +185,7 @@ def evaluate(ev: Evaluation) -> tuple[dict, float]:
 def write(ev: Evaluation, r: dict, seconds: float) -> None:
   names = ev.class_names
   top5 = r.get("top5_accuracy")
+  pairs = classification.most_confused(r["confusion_matrix"], NUM_CONFUSED_PAIRS)
 
   def label(i: int) -> str:
     return str(i) if names[i] == str(i) else f"{i} {names[i]}"
@@ -186,7 +196,7 @@ def write(ev: Evaluation, r: dict, seconds: float) -> None:
                for i, (n, c, a) in enumerate(zip(r["per_class_count"], r["per_class_correct"], r["per_class_accuracy"]))
                if n > 0]
   confused = [{"true": label(t), "predicted": label(p), "count": n, "share of true class": n / r["per_class_count"][t]}
-              for t, p, n in classification.most_confused(r["confusion_matrix"], NUM_CONFUSED_PAIRS)]
+              for t, p, n in pairs]
   tables = {"metrics": [summary], "per-class accuracy": per_class}
   if confused:
     tables[f"most confused pairs (top {NUM_CONFUSED_PAIRS})"] = confused
@@ -214,8 +224,7 @@ def write(ev: Evaluation, r: dict, seconds: float) -> None:
       "accuracy": r["accuracy"], "top5_accuracy": top5, "loss": r["loss"], "seconds": seconds,
       "class_names": names,
       "per_class_accuracy": [None if n == 0 else float(a) for n, a in zip(r["per_class_count"], r["per_class_accuracy"])],
-      "most_confused": [{"true": t, "predicted": p, "count": n}
-                        for t, p, n in classification.most_confused(r["confusion_matrix"], NUM_CONFUSED_PAIRS)],
+      "most_confused": [{"true": t, "predicted": p, "count": n} for t, p, n in pairs],
   }
   if plotted:
     values["confusion_matrix"] = r["confusion_matrix"].tolist()

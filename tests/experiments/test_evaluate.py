@@ -1,8 +1,8 @@
 """experiments/evaluate.py as a user runs it, on a trained quick run and on imported weights, and
 every evaluate.py row of docs/bad_input.md.
 
-A command spends most of its seconds importing jax, torch (through tensorboardX) and TFDS, and this
-module runs fourteen: `launched` runs them all from one process that imports those once and forks
+A command spends most of its seconds importing jax, TFDS and (where it is installed) torch, which
+tensorboardX imports, and this module runs sixteen: `launched` runs them all from one process that imports those once and forks
 a child per command, which runs experiments/evaluate.py as `python experiments/evaluate.py …` would
 (`__main__`, the same argv, its folder first on sys.path) with its own stdout, stderr and exit code.
 """
