@@ -20,12 +20,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import REPO
+from tests.conftest import REPO, bad_input_rows
 from trends_jax import data
 from trends_jax.run.workdir import Workdir
 from trends_jax.training import config as config_lib, loop, supervised, trained
 
-TABLE = os.path.join(REPO, "docs", "bad_input.md")
 # Reads [[args, stdout file, stderr file], …] as JSON on stdin; prints each command's exit code.
 FORKING_LAUNCHER = r"""
 import json, os, runpy, sys, traceback
@@ -88,14 +87,8 @@ def _snapshot(path):
           for f in files}
 
 
-# docs/bad_input.md's evaluate.py rows: those that open with "|" and no space (train.py's open with "| ").
 def _rows():
-  rows = []
-  for line in open(TABLE):
-    if line.startswith("|") and not line.startswith(("| ", "|---", "|bad input|")):
-      name, tried, message = line.strip().strip("|").split("|")
-      rows.append(pytest.param(name, tried, message.strip("`"), id=name.replace(" ", "_")))
-  return rows
+  return bad_input_rows("experiments/evaluate.py")
 
 
 def _bad_input_command(name, tried, run, tmp):
