@@ -97,7 +97,7 @@ class Workdir:
     try:
       with open(self.status_path) as f:
         return json.load(f)
-    except (FileNotFoundError, json.JSONDecodeError):
+    except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError):
       return None
 
   def write_status(self, state: str, step: int, **fields: Any) -> dict:
