@@ -130,3 +130,15 @@ def test_which_specs_decode_first():
   assert image_ops.decodes_first("decode_jpeg_and_inception_crop(224)|flip_lr")
   assert image_ops.decodes_first(" decode |resize_small(256)")
   assert not image_ops.decodes_first("inception_crop(224)|decode") and not image_ops.decodes_first("")
+
+
+def test_flip_mirrors_rows_and_normalize_is_value_range_then_standardize():
+  image = np.random.default_rng(0).integers(0, 256, (6, 5, 3), dtype=np.uint8)
+  flips = [_run("flip_lr", {"image": image}, seed=s) for s in range(8)]
+  assert all(np.array_equal(f, image[:, ::-1]) or np.array_equal(f, image) for f in flips)
+  assert any(np.array_equal(f, image[:, ::-1]) for f in flips) and any(np.array_equal(f, image) for f in flips)
+  one = _run("normalize", {"image": image})
+  assert one.dtype == np.float32 and one.shape == image.shape
+  np.testing.assert_allclose(one, _run(NORMALIZE, {"image": image}), rtol=0, atol=2e-6)
+  grey = _run("normalize(0.5, 0.25)", {"image": image[..., :1]})
+  np.testing.assert_allclose(grey, (image[..., :1] / 255 - 0.5) / 0.25, rtol=0, atol=2e-6)

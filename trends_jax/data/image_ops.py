@@ -202,14 +202,47 @@ def random_crop(size, pad: int = 0, key: str = "image"):
   return functools.partial(_random_crop, key=key, height=h, width=w, pad=pad)
 
 
+@functools.lru_cache(maxsize=64)
+def _mirrored_columns(width: int, channels: int) -> np.ndarray:
+  return (np.arange(width)[::-1, None] * channels + np.arange(channels)).reshape(-1)
+
+
 def _flip_lr(example, rng, key):
   image = np.asarray(example[key])
-  return {**example, key: image[:, ::-1] if rng.random() < 0.5 else image}
+  if rng.random() >= 0.5:
+    return example
+  if image.ndim == 3 and image.flags.c_contiguous:
+    # A gather of whole rows: a reversed view costs the next op a strided copy, ~5× slower at 224².
+    h, w, c = image.shape
+    return {**example, key: image.reshape(h, w * c)[:, _mirrored_columns(w, c)].reshape(h, w, c)}
+  return {**example, key: image[:, ::-1]}
 
 
 @register_random("flip_lr")
 def flip_lr(key: str = "image"):
   return functools.partial(_flip_lr, key=key)
+
+
+def _normalize(example, key, scale, offset):
+  image = np.asarray(example[key])
+  h, w, c = image.shape
+  # Rows of w·c values against tiled constants: broadcasting over a last axis of 3 runs numpy's
+  # inner loop 3 elements at a time, 8× slower at 224².
+  out = image.astype(np.float32).reshape(h, w * c)
+  out *= np.tile(np.broadcast_to(scale, (c,)), w)
+  out += np.tile(np.broadcast_to(offset, (c,)), w)
+  return {**example, key: out.reshape(h, w, c)}
+
+
+@register("normalize")
+def normalize(mean=IMAGENET_MEAN, std=IMAGENET_STD, in_max: float = 255.0, key: str = "image"):
+  """(x / in_max - mean) / std per channel, as float32, in one pass: torchvision's ToTensor +
+  Normalize, and `value_range(0, 1)|standardize(mean, std)` to float32 rounding."""
+  mean, std = np.asarray(mean, np.float64).reshape(-1), np.asarray(std, np.float64).reshape(-1)
+  if mean.shape != std.shape or (std <= 0).any():
+    raise ValueError(f"normalize needs per-channel mean and positive std of one length, got {mean}, {std}")
+  return functools.partial(_normalize, key=key, scale=(1 / (in_max * std)).astype(np.float32),
+                           offset=(-mean / std).astype(np.float32))
 
 
 def _pixel_sequence(example, key, permutation):
