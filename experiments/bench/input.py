@@ -4,8 +4,9 @@ r"""Input-pipeline throughput, and ImageNet-style JPEG training input against Py
 
 Fashion-MNIST (28×28, value_range) read from its files and decoded into memory first
 (`dataset.cache`), with 0, 1 and 2 grain worker processes. JPEGs: `--images` generated photo-like
-JPEGs of 500×375 (~110 KB, ImageNet's commonest shape and mean file size) written as an ImageFolder
-tree and prepared as a folder dataset, then read at batch 32 with the same worker counts by
+JPEGs of 500×375 (`--jpeg_size`; ~110 KB, ImageNet's commonest shape and mean file size) written
+as an ImageFolder tree and prepared as a folder dataset, then read at batch 32 with the same
+worker counts by
 (a) `decode|inception_crop(224)|flip_lr|value_range|standardize` on TFDS-decoded images, (b) the
 fast path: `decode_jpeg_and_inception_crop(224)|…` on the stored JPEG bytes, and (c) torchvision's
 `ImageFolder` + `RandomResizedCrop(224)` + `RandomHorizontalFlip` + `ToTensor` + `Normalize`
@@ -37,6 +38,7 @@ flags.DEFINE_integer("batches", 40, "Batches timed per measurement, after 3 warm
 flags.DEFINE_list("workers", ["0", "1", "2"], "Worker process counts to measure.")
 flags.DEFINE_list("pipelines", ["fashion_mnist", "jpeg"], "fashion_mnist (two rows) and/or jpeg (three).")
 flags.DEFINE_integer("images", 256, "Generated JPEGs (in 4 class folders).")
+flags.DEFINE_list("jpeg_size", ["500", "375"], "Width and height of the generated JPEGs.")
 flags.DEFINE_integer("rounds", 3, "JPEG loaders are timed in turn this many times; the best round counts.")
 flags.DEFINE_integer("read_threads", -1, "Reader threads (-1: by core count, as the trainer).")
 flags.DEFINE_float("accelerator_images_per_sec", 3000.0,
@@ -51,10 +53,7 @@ JPEG_PIPELINES = {
     "old": f"decode|inception_crop(224)|flip_lr|{NORMALIZE}",
     "fast": "decode_jpeg_and_inception_crop(224)|flip_lr|normalize",
 }
-JPEG_SHAPE = (500, 375)
-
-
-def photo_jpeg(rng: np.random.Generator, size=JPEG_SHAPE) -> bytes:
+def photo_jpeg(rng: np.random.Generator, size: tuple[int, int]) -> bytes:
   """A smooth image with film-grain noise: at quality 90 about as many bytes as an ImageNet photo."""
   width, height = size
   small = rng.integers(0, 256, (height // 25 + 1, width // 25 + 1, 3), dtype=np.uint8)
@@ -65,14 +64,14 @@ def photo_jpeg(rng: np.random.Generator, size=JPEG_SHAPE) -> bytes:
   return buffer.getvalue()
 
 
-def write_image_folder(root: str, count: int) -> int:
-  """`count` JPEGs in 4 class folders; returns their total bytes."""
+def write_image_folder(root: str, count: int, size: tuple[int, int]) -> int:
+  """`count` JPEGs of `size` in 4 class folders; returns their total bytes."""
   rng = np.random.default_rng(0)
   total = 0
   for i in range(count):
     folder = os.path.join(root, f"class_{i % 4}")
     os.makedirs(folder, exist_ok=True)
-    raw = photo_jpeg(rng)
+    raw = photo_jpeg(rng, size)
     total += len(raw)
     with open(os.path.join(folder, f"{i:05d}.jpg"), "wb") as f:
       f.write(raw)
@@ -101,13 +100,14 @@ def torch_loader(root: str, batch_size: int, workers: int):
   return endless()
 
 
-def jpeg_rows(workers_list, batch_size: int, batches: int, count: int, rounds: int) -> tuple[list[dict], dict]:
+def jpeg_rows(workers_list, batch_size: int, batches: int, count: int, rounds: int,
+              size: tuple[int, int]) -> tuple[list[dict], dict]:
   """The three JPEG loaders, measured in turn `rounds` times (the best round counts), so that a
   load from elsewhere on the machine slows all three alike."""
   rows = []
   with tempfile.TemporaryDirectory() as tmp:
     root = os.path.join(tmp, "images")
-    total_bytes = write_image_folder(root, count)
+    total_bytes = write_image_folder(root, count, size)
     data_dir = os.path.join(tmp, "tfds")
     cli.run_user_code(data.prepare_image_folder, root, "bench_jpegs", data_dir)
     sources = {"old": data.data_source("bench_jpegs", "train", data_dir),
@@ -130,7 +130,7 @@ def jpeg_rows(workers_list, batch_size: int, batches: int, count: int, rounds: i
                      "examples_per_sec": round(rate, 1), "examples_per_sec_per_core": round(rate / max(workers, 1), 1),
                      "rounds": [round(r, 1) for r in measured]})
       del loaders, iterator  # Ends their worker processes before the next count starts its own.
-  info = {"jpeg_count": count, "jpeg_shape": list(JPEG_SHAPE), "jpeg_mean_bytes": round(total_bytes / count),
+  info = {"jpeg_count": count, "jpeg_shape": list(size), "jpeg_mean_bytes": round(total_bytes / count),
           "jpeg_specs": {f"jpeg_{k}": v for k, v in JPEG_PIPELINES.items()}, "torch_installed": has_torch}
   return rows, info
 
@@ -192,7 +192,7 @@ def main(argv):
     rows += fashion_rows(workers, batches)
   if "jpeg" in FLAGS.pipelines or FLAGS.quick:
     jpeg, info = jpeg_rows(workers, 8 if FLAGS.quick else 32, batches, 16 if FLAGS.quick else FLAGS.images,
-                           1 if FLAGS.quick else FLAGS.rounds)
+                           1 if FLAGS.quick else FLAGS.rounds, tuple(int(v) for v in FLAGS.jpeg_size))
     rows += jpeg
   for r in rows:
     print(f"{r['pipeline']:22s} batch {r['batch_size']:4d} workers {r['workers']}: {r['examples_per_sec']:10.1f} "

@@ -177,8 +177,8 @@ def test_a_prepared_name_is_never_overwritten(tmp_path):
 
 
 def test_an_unprepared_folder_name_says_how_to_prepare_it(tmp_path):
-  with pytest.raises(UserError, match=r"or a folder dataset prepared in .*prepare_data.py --image_folder=DIR "
-                                      r"--name=my_pets"):
+  with pytest.raises(UserError, match=rf"a folder dataset prepared in {tmp_path} \(python experiments/prepare_data.py "
+                                      rf"--image_folder=DIR --name=my_pets --data_dir={tmp_path}\), any TFDS"):
     data.data_source("my_pets", "train", str(tmp_path))
 
 

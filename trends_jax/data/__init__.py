@@ -56,9 +56,9 @@ def builder(name: str, data_dir: str | None = None) -> tfds.core.DatasetBuilder:
     where = os.path.expanduser(data_dir or tfds.core.constants.DATA_DIR)
     raise UserError(
         f"unknown dataset {name!r} in dataset.name; offline datasets: {', '.join(sorted(OFFLINE))}, "
-        "any TFDS catalog name (prepared with a network), synthetic:<one of those>, or a folder dataset "
-        f"prepared in {where} (python experiments/prepare_data.py --image_folder=DIR --name={name} "
-        f"--data_dir={where})") from None
+        f"a folder dataset prepared in {where} (python experiments/prepare_data.py --image_folder=DIR "
+        f"--name={name} --data_dir={where}), any TFDS catalog name (prepared with a network), "
+        "or synthetic:<one of those>") from None
 
 
 def prepare_image_folder(root: str, name: str, data_dir: str | None = None):
