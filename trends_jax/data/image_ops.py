@@ -1,13 +1,13 @@
 """Image preprocessing ops (PIL and numpy, no TensorFlow), registered for `dataset.preprocess`.
 
-ImageNet training:   "decode_jpeg_and_inception_crop(224)|flip_lr|value_range(0, 1)|standardize(MEAN, STD)"
+ImageNet training:   "decode_jpeg_and_inception_crop(224)|flip_lr|normalize(MEAN, STD)"
 ImageNet evaluation: "decode|resize_small(256)|central_crop(224)|value_range(0, 1)|standardize(MEAN, STD)"
 CIFAR training:      "random_crop(32, pad=4)|flip_lr|value_range(0, 1)|standardize(MEAN, STD)"
 
 `resize_small` and `central_crop` are torchvision's `Resize` and `CenterCrop` on PIL images
 (sizes, offsets and PIL's antialiased bilinear filter), so that evaluation matches torchvision's
-reference evaluation pixel for pixel. A spec that starts with a decoding op (`DECODING_OPS`) gets
-the images as their stored bytes (`trends_jax.data.reads_encoded`).
+reference evaluation pixel for pixel. Where the training and the evaluation spec both start with
+a decoding op (`DECODING_OPS`), images arrive as their stored bytes (`trends_jax.data.reads_encoded`).
 """
 
 import functools
@@ -155,8 +155,8 @@ def _decode_and_inception_crop(example, rng, key, height, width, area_min, area_
   image = PIL.Image.open(io.BytesIO(value))  # Reads the header only: the crop is drawn on its size.
   w, h = image.size
   top, left, crop_h, crop_w = crop_box(h, w, rng, area_min, area_max)
-  # Decode at the smallest DCT scale at which the crop still has the target's pixels, so the
-  # resize only ever shrinks it.
+  # Decode at the largest DCT reduction at which the crop still has the target's pixels each way,
+  # so that the resize only ever shrinks it.
   scale = next((s for s in DCT_SCALES if crop_w >= s * width and crop_h >= s * height), 1)
   drafted = image.draft(None, (w // scale, h // scale)) if scale > 1 else None
   if drafted is not None:
