@@ -184,6 +184,9 @@ def main(argv):
   start = time.perf_counter()
   workers = [0] if FLAGS.quick else [int(w) for w in FLAGS.workers]
   batches = 2 if FLAGS.quick else FLAGS.batches
+  for flag in ("batches", "rounds", "images"):
+    if FLAGS[flag].value < 1:
+      cli.fail(f"--{flag} must be >= 1, got {FLAGS[flag].value}")
   unknown = set(FLAGS.pipelines) - {"fashion_mnist", "jpeg"}
   if unknown:
     cli.fail(f"--pipelines: unknown {', '.join(sorted(unknown))}; use fashion_mnist and/or jpeg")

@@ -202,3 +202,6 @@ def test_launcher_writes_a_folder_and_refuses_a_second_time(tmp_path):
   again = _prepare_data(*args)
   assert again.returncode == 2 and again.stderr.strip().startswith("error: dataset 'pets' is already prepared")
   assert len(again.stderr.strip().splitlines()) == 1
+  alone = _prepare_data(f"--image_folder={root}")
+  assert alone.returncode == 2 and alone.stderr.strip() == (
+      "error: --image_folder and --name go together, e.g. --image_folder=~/flowers --name=flowers")
