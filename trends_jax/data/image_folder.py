@@ -7,9 +7,10 @@ i is ImageFolder's class i (an ImageNet head's synset i); files are `ImageFolder
 sub-folders walked). The dataset is written as `<data_dir>/<name>/1.0.0` and read by name with no
 builder class (TFDS reads a prepared dataset from its files).
 
-Storage: RGB and greyscale JPEG and PNG files are stored byte for byte; every other image (CMYK
-JPEGs, palette or alpha PNGs, BMP, TIFF, WebP…) is converted to RGB as `ImageFolder`'s loader does
-and stored as a lossless PNG, so that every record decodes to the pixels `ImageFolder` gives.
+Storage: RGB and greyscale JPEG (MPO included) and PNG files are stored byte for byte; every other
+image (CMYK JPEGs, palette or alpha PNGs, BMP, TIFF, WebP…) is converted to RGB as `ImageFolder`'s
+loader does and stored as a lossless PNG, so that every record decodes to the pixels `ImageFolder`
+gives.
 Files that are not images, by extension or by failing to decode, are skipped and counted.
 """
 
@@ -27,7 +28,7 @@ from trends_jax.errors import UserError
 VERSION = "1.0.0"
 SPLIT_FOLDERS = {"train": "train", "val": "validation", "validation": "validation", "test": "test"}
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")  # ImageFolder's.
-_STORED_AS_IS = {("JPEG", "RGB"), ("JPEG", "L"), ("PNG", "RGB"), ("PNG", "L")}
+_STORED_AS_IS = {(f, m) for f in ("JPEG", "MPO", "PNG") for m in ("RGB", "L")}  # MPO: a camera JPEG.
 _CHUNK = 256  # Files read per round of the reader threads: bounds the bytes held in memory.
 
 
@@ -197,7 +198,7 @@ def prepare(root: str, name: str, data_dir: str | None = None, *, taken: set[str
   about skipped files (None if none). Every check runs before anything is written."""
   data_dir = os.path.expanduser(data_dir) if data_dir else None
   check_name(name, data_dir, taken)
-  folder = scan(root)
+  folder = scan(os.path.expanduser(root))
   builder = ImageFolderDataset(name=name, folder=folder, num_threads=num_threads, data_dir=data_dir,
                                file_format="array_record")
   tfds.disable_progress_bar()
