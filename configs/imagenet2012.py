@@ -24,7 +24,8 @@ from trends_jax.training import config as config_lib
 from trends_jax.training.supervised import base_config
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-NORMALIZE = f"value_range(0, 1)|standardize({MEAN}, {STD})"
+# One pass: torchvision's ToTensor + Normalize (data/image_ops.py).
+NORMALIZE = f"normalize({MEAN}, {STD})"
 
 RESNET = {"epochs": 100, "optimizer": {"name": "nesterov", "momentum": 0.9, "base_lr": 0.1, "l2": 1e-4},
           "warmup_epochs": 5}
@@ -59,8 +60,8 @@ def get_config(arg="resnet50"):
   config_lib.warmup_epochs(c, recipe["warmup_epochs"], TRAIN_IMAGES)
   c.dataset.name = "imagenet2012"
   c.dataset.eval_split = "validation"
-  c.dataset.preprocess = f"inception_crop(224)|flip_lr|{NORMALIZE}"
-  c.dataset.eval_preprocess = f"resize_small(256)|central_crop(224)|{NORMALIZE}"
+  c.dataset.preprocess = f"decode_jpeg_and_inception_crop(224)|flip_lr|{NORMALIZE}"
+  c.dataset.eval_preprocess = f"decode|resize_small(256)|central_crop(224)|{NORMALIZE}"
   c.dataset.num_workers = 8
   c.eval_batch_size = 1000
   return c

@@ -13,7 +13,8 @@ from trends_jax.training import config as config_lib
 from trends_jax.training.supervised import base_config
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-NORMALIZE = f"value_range(0, 1)|standardize({MEAN}, {STD})"
+# One pass: torchvision's ToTensor + Normalize (data/image_ops.py).
+NORMALIZE = f"normalize({MEAN}, {STD})"
 TRAIN_IMAGES = 9_469
 MODELS = ("resnet18", "resnet50", "se_resnet50", "vgg11_bn", "googlenet")
 
@@ -35,6 +36,6 @@ def get_config(arg="resnet18"):
   config_lib.warmup_epochs(c, 4, TRAIN_IMAGES)
   c.dataset.name = "imagenette/160px-v2"
   c.dataset.eval_split = "validation"
-  c.dataset.preprocess = f"inception_crop(128, area_min=0.35)|flip_lr|{NORMALIZE}"
-  c.dataset.eval_preprocess = f"resize_small(146)|central_crop(128)|{NORMALIZE}"
+  c.dataset.preprocess = f"decode_jpeg_and_inception_crop(128, area_min=0.35)|flip_lr|{NORMALIZE}"
+  c.dataset.eval_preprocess = f"decode|resize_small(146)|central_crop(128)|{NORMALIZE}"
   return c

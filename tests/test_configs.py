@@ -31,6 +31,7 @@ CONFIGS = {
                        "fashion_mnist,permuted"],
     "word2vec_skipgram": [None, "small", "quick"],
     "word2vec_cbow": [None, "small", "quick"],
+    "finetune": ["resnet50", "resnet18", "googlenet"],
     "lecture/regularization": [None, "quick"],
     "lecture/dropout_ensemble": [None, "quick"],
     "lecture/dense_vs_conv": ["cnn", "mlp", "cnn,quick", "mlp,quick"],
@@ -148,3 +149,15 @@ def test_adam_and_cpu_budget_rates_stay_fixed():
   budget = _load("fashion_mnist").get_config("resnet18,cpu")
   budget.batch_size = 128
   assert (budget.optimizer.learning_rate, budget.optimizer.warmup_steps) == (0.1, 30)
+
+
+def test_the_fine_tuning_config_asks_for_its_weights():
+  from trends_jax.errors import UserError
+  from trends_jax.training import supervised
+  config = _load("finetune").get_config("resnet50")
+  with pytest.raises(UserError, match=r"set --config.init_from=DIR"):
+    supervised.validate(config)
+  config.init_from = "runs/resnet50_imported"
+  supervised.validate(config)
+  config.batch_size = 256
+  assert config.optimizer.learning_rate == pytest.approx(0.04)

@@ -54,6 +54,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
     if field not in config:
       raise UserError(f"config has no field {field!r}; start task configs from "
                       "trends_jax.training.supervised.base_config()")
+  if "init_from" in config and config.init_from is None:  # A fine-tuning config leaves it to be set.
+    raise UserError("this config fine-tunes from other weights: set --config.init_from=DIR (a trained run, or "
+                    "a workdir of experiments/import_weights.py)")
   models.MODELS.get(config.model.name)
   losses.LOSSES.get(config.loss.name)
   if config.get("eval_batch_size", 0) < 0:
