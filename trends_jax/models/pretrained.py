@@ -236,7 +236,8 @@ def _read_torch(path: str) -> Mapping:
     reason = next((line.strip() for line in str(e).splitlines() if "Unsupported global" in line),
                   _first_line(e))
     raise UserError(f"refusing {path}: it holds Python objects besides tensors, and unpickling them could "
-                    f"run code (torch.load weights_only=True: {reason})") from None
+                    f"run code (torch.load weights_only=True: {reason}); if you trust the file, save its state "
+                    "dict alone: torch.save(torch.load(path, weights_only=False)['state_dict'], 'weights.pth')") from None
   except Exception as e:  # noqa: BLE001 — torch raises RuntimeError, EOFError, … for damaged files.
     raise UserError(f"cannot read {path} with torch.load: {_first_line(e)}") from None
   return _state_dict(path, loaded, torch.Tensor)
@@ -272,7 +273,8 @@ def read_tensors(path: str) -> dict[str, np.ndarray]:
   tensors = {k: v for k, v in READERS[extension](path).items() if not k.endswith(IGNORED_SUFFIX)}
   if tensors and all(k.startswith(DATA_PARALLEL_PREFIX) for k in tensors):
     tensors = {k.removeprefix(DATA_PARALLEL_PREFIX): v for k, v in tensors.items()}
-  return {k: v.astype(np.float32) if np.issubdtype(v.dtype, np.floating) else v for k, v in tensors.items()}
+  return {k: v.astype(np.float32, copy=False) if np.issubdtype(v.dtype, np.floating) else v
+          for k, v in tensors.items()}
 
 
 # --- Loading -----------------------------------------------------------------------------------
