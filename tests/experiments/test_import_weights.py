@@ -82,6 +82,7 @@ def test_the_model_fields_the_file_decides_are_recorded(tmp_path):
     # vgg11 also takes vgg16's recipe: configs/imagenet2012.py has none of its own.
     ("other architecture", "does not fit vgg11: tensor features.0.weight is missing (22 missing, 102 unexpected "
                            "of 22 expected); it fits resnet18: load it with name 'resnet18'"),
+    ("config of another model", "--config's model.name is 'resnet50' but --model=resnet18"),
 ])
 def test_bad_input_is_one_line_exit_2_and_nothing_written(resnet18_file, tmp_path, case, message):
   (tmp_path / "junk.safetensors").write_bytes(b"\x00not a safetensors file")
@@ -90,6 +91,8 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(resnet18_file, tmp_pat
       "unreadable file": ["--model=resnet18", f"--weights={tmp_path}/junk.safetensors"],
       "unknown model": ["--model=resnet19", f"--weights={resnet18_file}"],
       "other architecture": ["--model=vgg11", f"--weights={resnet18_file}"],
+      "config of another model": ["--model=resnet18", f"--weights={resnet18_file}",
+                                  "--config=configs/imagenet2012.py:resnet50"],
   }[case]
   workdir = tmp_path / "imported"
   rc, stdout, stderr = _run(*args, f"--workdir={workdir}")
