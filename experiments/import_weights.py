@@ -6,8 +6,8 @@ r"""Imports published weights into a workdir that evaluation and fine-tuning rea
 Reads torchvision `.pth` files (needs torch) and timm / Hugging Face `.safetensors` files (needs
 only safetensors) through models.load_pretrained, and writes config.json, variables/ and a
 status.json in state "imported" (training/trained.py). The config defaults to
-configs/imagenet2012.py's recipe for the model (VGG-11/13/19 and the BN variants take VGG-16's),
-with `model.num_classes` and any other model field the file decides (GoogLeNet's aux heads and
+configs/imagenet2012.py's recipe for the model (VGG-11/13/19 and the BN variants take VGG-16's)
+in float32, with `model.num_classes` and any other model field the file decides (GoogLeNet's aux heads and
 input transform) recorded in it. Then:
 
     python experiments/evaluate.py --workdir=runs/resnet50_torchvision
@@ -68,14 +68,16 @@ def import_weights(model: str, weights: str, workdir: str, config) -> str:
   pretrained.check_supported(model)
   if config is None:
     config = default_config(model)
+    # The published top-1 numbers are float32 evaluations; fine-tuning configs set their own dtype.
+    config.dtype = "float32"
   elif config.model.name != model:
     raise UserError(f"--config's model.name is {config.model.name!r} but --model={model}; pass a config "
                     f"of {model} (or leave --config out for configs/imagenet2012.py's)")
   module, variables = models.load_pretrained(model, weights, **{k: v for k, v in config.model.items() if k != "name"})
   with config.unlocked():
     config.model.update(weights_fields(module, model))
-  # Imported here: the training modules take seconds to import (tensorboardX brings torch when it
-  # is installed), and a file that does not load should fail before that.
+  # Imported here: the training modules take seconds to import, and a file that does not load
+  # should fail before that.
   from trends_jax.training import trained
   trained.write_imported(workdir, config, variables, weights)
   num_params = sum(int(np.size(x)) for x in jax.tree.leaves(variables["params"]))
