@@ -5,7 +5,9 @@ r"""ImageNet-1k (ILSVRC 2012) with the lecture's architectures, on their publish
 Needs `imagenet2012` prepared by TFDS (the archives are downloaded by hand from image-net.org,
 then `pip install 'trends_jax[prepare]'` and `python experiments/prepare_data.py
 --datasets=imagenet2012`) and accelerators: bfloat16 compute, batch 1024 (e.g. 8 GPUs or a TPU
-v3-8; on fewer devices lower --config.batch_size, the learning rate follows it).
+v3-8). On fewer devices lower --config.batch_size: the learning rate (0.1 per 256 images) and the
+warm-up (5 epochs) follow it, so batch 256 trains at 0.1 with 25,020 warm-up steps; or keep the
+batch and accumulate gradients (--config.grad_accum_steps=4 makes 4 micro-batches of 256).
 
 Recipe (ResNet, after Goyal et al. 2017 and Flax's ImageNet example): SGD with Nesterov momentum
 0.9, learning rate 0.1 × batch/256, 5 warm-up epochs then cosine decay, L2 1e-4 on kernels only
@@ -18,10 +20,12 @@ Expected top-1 (published; trends_jax has not been run on ImageNet yet):
   vgg16 71.6, alexnet 56.5, googlenet 69.8 (torchvision's reference weights).
 """
 
+from trends_jax.training import config as config_lib
 from trends_jax.training.supervised import base_config
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-NORMALIZE = f"value_range(0, 1)|standardize({MEAN}, {STD})"
+# One pass: torchvision's ToTensor + Normalize (data/image_ops.py).
+NORMALIZE = f"normalize({MEAN}, {STD})"
 
 RESNET = {"epochs": 100, "optimizer": {"name": "nesterov", "momentum": 0.9, "base_lr": 0.1, "l2": 1e-4},
           "warmup_epochs": 5}
@@ -51,13 +55,13 @@ def get_config(arg="resnet50"):
   c.model.name = model
   optimizer = dict(recipe["optimizer"])
   c.optimizer.update({k: v for k, v in optimizer.items() if k != "base_lr"})
-  c.optimizer.learning_rate = optimizer["base_lr"] * c.batch_size / 256
   c.optimizer.schedule = "cosine"
-  c.optimizer.warmup_steps = recipe["warmup_epochs"] * TRAIN_IMAGES // c.batch_size
+  config_lib.scale_learning_rate(c, optimizer["base_lr"], reference_batch_size=256)
+  config_lib.warmup_epochs(c, recipe["warmup_epochs"], TRAIN_IMAGES)
   c.dataset.name = "imagenet2012"
   c.dataset.eval_split = "validation"
-  c.dataset.preprocess = f"inception_crop(224)|flip_lr|{NORMALIZE}"
-  c.dataset.eval_preprocess = f"resize_small(256)|central_crop(224)|{NORMALIZE}"
+  c.dataset.preprocess = f"decode_jpeg_and_inception_crop(224)|flip_lr|{NORMALIZE}"
+  c.dataset.eval_preprocess = f"decode|resize_small(256)|central_crop(224)|{NORMALIZE}"
   c.dataset.num_workers = 8
   c.eval_batch_size = 1000
   return c

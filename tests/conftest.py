@@ -91,3 +91,16 @@ def damage_checkpoint():
         with open(path, "r+b") as f:
           f.truncate(size // 2)
   return damage
+
+
+def bad_input_rows(launcher: str) -> list:
+  """docs/bad_input.md's rows under the heading `## <launcher>`, as pytest params (name, tried, message)."""
+  rows, inside = [], False
+  for line in open(os.path.join(REPO, "docs", "bad_input.md")):
+    if line.startswith("## "):
+      inside = line[3:].strip() == launcher
+    elif inside and line.startswith("| ") and not line.startswith(("| bad input", "|---")):
+      name, tried, message = [cell.strip() for cell in line.strip().strip("|").split(" | ")]
+      rows.append(pytest.param(name, tried, message.strip("`"), id=name.replace(" ", "_")))
+  assert rows, f"docs/bad_input.md has no rows under '## {launcher}'"
+  return rows

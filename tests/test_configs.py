@@ -31,6 +31,7 @@ CONFIGS = {
                        "fashion_mnist,permuted"],
     "word2vec_skipgram": [None, "small", "quick"],
     "word2vec_cbow": [None, "small", "quick"],
+    "finetune": ["resnet50", "resnet18", "googlenet"],
     "lecture/regularization": [None, "quick"],
     "lecture/dropout_ensemble": [None, "quick"],
     "lecture/dense_vs_conv": ["cnn", "mlp", "cnn,quick", "mlp,quick"],
@@ -89,3 +90,74 @@ def test_bad_config_argument_is_refused():
   with pytest.raises(ValueError, match="takes one of cnn, resnet18, vgg11_bn"):
     _load("fashion_mnist").get_config("resnet9")
 
+
+
+# --- Recipes follow the batch size -------------------------------------------------------------------
+
+
+def _parsed(argv):
+  """The config as the launchers get it: config_flags parses --config and its --config.* overrides."""
+  from absl import flags
+  from ml_collections import config_flags
+  values = flags.FlagValues()
+  config_flags.DEFINE_config_file("config", None, "", flag_values=values, lock_config=True,
+                                  sys_argv=["prog", *argv])
+  values(["prog", *argv])
+  return values.config
+
+
+def test_imagenet_recipe_follows_the_batch_size_from_the_command_line():
+  path = os.path.join(REPO, "configs", "imagenet2012.py")
+  full = _parsed([f"--config={path}:resnet50"])
+  assert (full.optimizer.learning_rate, full.optimizer.warmup_steps) == (0.4, 6255)
+  config = _parsed([f"--config={path}:resnet50", "--config.batch_size=256"])
+  assert config.optimizer.learning_rate == pytest.approx(0.1)
+  assert config.optimizer.warmup_steps == 25_020  # 5 epochs of 1,281,167 // 256 = 5,004 steps.
+  recorded = config_lib.as_json(config)  # What config.json holds: the numbers, not references.
+  assert recorded["optimizer"]["learning_rate"] == pytest.approx(0.1)
+  assert recorded["optimizer"]["warmup_steps"] == 25_020
+  longer = _parsed([f"--config={path}:resnet50", "--config.warmup_epochs=2", "--config.batch_size=512"])
+  assert longer.optimizer.warmup_steps == 2 * (1_281_167 // 512)
+
+
+@pytest.mark.parametrize("order", ["rate_first", "batch_first"])
+def test_an_explicit_learning_rate_wins_over_the_derived_one(order):
+  path = os.path.join(REPO, "configs", "cifar10.py")
+  overrides = ["--config.optimizer.learning_rate=0.05", "--config.batch_size=512"]
+  config = _parsed([f"--config={path}:resnet18", *(overrides if order == "rate_first" else overrides[::-1])])
+  assert config.optimizer.learning_rate == 0.05
+  assert config.optimizer.warmup_steps == 50_000 // 512  # Still derived: only the rate was set.
+
+
+@pytest.mark.parametrize("name, arg, reference_batch", [
+    ("imagenette", "resnet18", 128), ("cifar10", "resnet18", 128), ("fashion_mnist", "resnet18", 128),
+    ("fashion_mnist", "vgg11_bn", 128), ("imagenet2012", "alexnet", 256)])
+def test_sgd_recipes_scale_linearly_with_the_batch(name, arg, reference_batch):
+  config = _load(name).get_config(arg)
+  base, warmup_epochs = config.base_learning_rate, config.warmup_epochs
+  config.batch_size = 4 * reference_batch
+  assert config.optimizer.learning_rate == pytest.approx(4 * base)
+  examples_per_epoch = {"imagenette": 9_469, "cifar10": 50_000, "fashion_mnist": 60_000,
+                        "imagenet2012": 1_281_167}[name]
+  assert config.optimizer.warmup_steps == int(warmup_epochs * (examples_per_epoch // config.batch_size))
+
+
+def test_adam_and_cpu_budget_rates_stay_fixed():
+  adam = _load("fashion_mnist").get_config("cnn")
+  adam.batch_size = 512
+  assert adam.optimizer.learning_rate == 2e-3 and adam.optimizer.warmup_steps == 60_000 // 512
+  budget = _load("fashion_mnist").get_config("resnet18,cpu")
+  budget.batch_size = 128
+  assert (budget.optimizer.learning_rate, budget.optimizer.warmup_steps) == (0.1, 30)
+
+
+def test_the_fine_tuning_config_asks_for_its_weights():
+  from trends_jax.errors import UserError
+  from trends_jax.training import supervised
+  config = _load("finetune").get_config("resnet50")
+  with pytest.raises(UserError, match=r"set --config.init_from=DIR"):
+    supervised.validate(config)
+  config.init_from = "runs/resnet50_imported"
+  supervised.validate(config)
+  config.batch_size = 256
+  assert config.optimizer.learning_rate == pytest.approx(0.04)

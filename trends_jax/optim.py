@@ -135,3 +135,10 @@ def create(optimizer_config, num_train_steps: int) -> tuple[optax.GradientTransf
     pieces.append(optax.add_decayed_weights(-weight_decay, mask))
   pieces.append(optax.scale_by_schedule(schedule))
   return optax.chain(*pieces), schedule
+
+
+def freeze(tx: optax.GradientTransformation, frozen) -> optax.GradientTransformation:
+  """`tx` with the parameters `frozen` (a params → bool tree function) held fixed: their gradients
+  are zeroed before `tx` (so clipping and optimizer statistics ignore them) and their updates
+  after it (so weight decay does not move them either)."""
+  return optax.chain(optax.masked(optax.set_to_zero(), frozen), tx, optax.masked(optax.set_to_zero(), frozen))

@@ -11,9 +11,8 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, bad_input_rows
 
-TABLE = os.path.join(REPO, "docs", "bad_input.md")
 BASE = ["--config=configs/default.py:quick"]
 
 # Rows whose input is a situation rather than flags: how the test creates it.
@@ -40,12 +39,7 @@ os.sysconf = lambda name: 2**20 // page_count("SC_PAGE_SIZE") if name == "SC_AVP
 
 
 def _rows():
-  lines = [line for line in open(TABLE) if line.startswith("| ") and not line.startswith("| bad input")]
-  rows = []
-  for line in lines:
-    name, tried, message = [cell.strip() for cell in line.strip().strip("|").split(" | ")]
-    rows.append(pytest.param(name, tried, message.strip("`"), id=name.replace(" ", "_")))
-  return rows
+  return bad_input_rows("experiments/train.py")
 
 
 def _launch(args, prelude="", workdir=""):

@@ -57,21 +57,45 @@ def test_the_final_evaluation_is_redone_when_the_kill_came_before_it_was_logged(
 
 def test_a_half_deleted_old_checkpoint_is_set_aside_once(tiny_config, tmp_path, capsys):
   workdir = str(tmp_path / "run")
-  loop.train_and_evaluate(tiny_config(), workdir)  # Checkpoints 4, 8 and 12.
+  extendable = {"optimizer.schedule": "constant"}  # A cosine run may not be extended (below).
+  loop.train_and_evaluate(tiny_config(**extendable), workdir)  # Checkpoints 4, 8 and 12.
   checkpoints = os.path.join(workdir, "checkpoints")
   # orbax's clean-up deletes a step folder file by file; a kill can stop it half way.
   os.remove(os.path.join(checkpoints, "4", "_CHECKPOINT_METADATA"))
   os.mkdir(os.path.join(checkpoints, "4.unreadable"))  # Set aside by an earlier run: kept as it is.
   capsys.readouterr()
 
-  status = loop.train_and_evaluate(tiny_config(num_train_steps=16), workdir)
+  status = loop.train_and_evaluate(tiny_config(num_train_steps=16, **extendable), workdir)
   out = capsys.readouterr().out
   assert status["state"] == "done" and status["step"] == 16
   assert "warning: checkpoint step 4 is incomplete" in out and "Resumed from step 12" in out
   assert os.path.isdir(os.path.join(checkpoints, "4.unreadable2")) and not os.listdir(
       os.path.join(checkpoints, "4.unreadable"))
-  loop.train_and_evaluate(tiny_config(num_train_steps=20), workdir)
+  loop.train_and_evaluate(tiny_config(num_train_steps=20, **extendable), workdir)
   assert "incomplete" not in capsys.readouterr().out
+
+
+def test_extending_a_decaying_schedule_is_refused_and_a_constant_one_trains_on(tiny_config, tmp_path):
+  workdir = str(tmp_path / "run")
+  loop.train_and_evaluate(tiny_config(), workdir)  # Cosine over 12 steps, finished.
+  before = os.listdir(workdir), open(os.path.join(workdir, "status.json")).read()
+  with pytest.raises(UserError, match=r"cosine learning-rate schedule was laid out over 12 steps and 12 are "
+                     r"trained; 20 steps would re-stretch it .*init_from="):
+    loop.train_and_evaluate(tiny_config(num_train_steps=20), workdir)
+  assert (os.listdir(workdir), open(os.path.join(workdir, "status.json")).read()) == before
+  # Warm-up then constant: the rate of the trained steps does not depend on the length.
+  constant = {"optimizer.schedule": "constant"}
+  loop.train_and_evaluate(tiny_config(**constant), str(tmp_path / "constant"))
+  status = loop.train_and_evaluate(tiny_config(num_train_steps=20, **constant), str(tmp_path / "constant"))
+  assert status["state"] == "done" and status["step"] == 20
+
+
+def test_an_imported_workdir_is_not_trained_into(tiny_config, tmp_path):
+  from trends_jax.run.workdir import Workdir
+  workdir = Workdir(str(tmp_path / "imported"))
+  workdir.write_status("imported", 0, weights="resnet50.pth")
+  with pytest.raises(UserError, match=r"holds imported weights, not a run; .*--config.init_from="):
+    loop.train_and_evaluate(tiny_config(), workdir.path)
 
 
 def _nan_loss(outputs, batch, label_smoothing=0.0):

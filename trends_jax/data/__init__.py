@@ -3,7 +3,8 @@
 Project builders (`OFFLINE`) turn data that ships inside pip or Debian packages into TFDS
 datasets, so that every task runs here with no network; stock TFDS names (mnist, cifar10,
 imagenet2012, …) keep working for users who have one; `synthetic:<name>` is random examples of any
-of them (`synthetic`).
+of them (`synthetic`); `prepare_image_folder` writes a folder of class sub-folders as a dataset
+that is then read by its name (`image_folder`).
 """
 
 import logging
@@ -15,6 +16,8 @@ import tensorflow_datasets as tfds
 from trends_jax.data import (
   digits,
   fashion_mnist,
+  image_folder,
+  image_ops,
   language_model,
   memory_cache,
   mnist5k,
@@ -50,9 +53,18 @@ def builder(name: str, data_dir: str | None = None) -> tfds.core.DatasetBuilder:
   try:
     return tfds.builder(name, data_dir=data_dir, **READ_KWARGS)
   except tfds.core.registered.DatasetNotFoundError:
+    where = os.path.expanduser(data_dir or tfds.core.constants.DATA_DIR)
     raise UserError(
         f"unknown dataset {name!r} in dataset.name; offline datasets: {', '.join(sorted(OFFLINE))}, "
-        "any TFDS catalog name (prepared with a network), or synthetic:<one of those>") from None
+        f"a folder dataset prepared in {where} (python experiments/prepare_data.py --image_folder=DIR "
+        f"--name={name} --data_dir={where}), any TFDS catalog name (prepared with a network), "
+        "or synthetic:<one of those>") from None
+
+
+def prepare_image_folder(root: str, name: str, data_dir: str | None = None):
+  """Writes the class sub-folders of `root` as dataset `name` (`image_folder`); returns its builder
+  and the one warning line about skipped files (None if none)."""
+  return image_folder.prepare(root, name, data_dir, taken=set(OFFLINE))
 
 
 def prepare(name: str, data_dir: str | None = None, download: bool = False) -> tfds.core.DatasetBuilder:
@@ -82,8 +94,10 @@ def prepare(name: str, data_dir: str | None = None, download: bool = False) -> t
   return b
 
 
-def data_source(name: str, split: str, data_dir: str | None = None):
-  """Random-access source of examples (dicts of numpy arrays) for `name`/`split`."""
+def data_source(name: str, split: str, data_dir: str | None = None, encoded: str | None = None):
+  """Random-access source of examples (dicts of numpy arrays) for `name`/`split`; the image feature
+  named `encoded` (if the dataset has one) comes as its stored bytes, for a preprocessing that
+  decodes them itself."""
   stands_for = synthetic.real_name(name)
   if stands_for is not None:
     return synthetic.data_source(stands_for, split, READ_KWARGS)
@@ -94,21 +108,32 @@ def data_source(name: str, split: str, data_dir: str | None = None):
   if b.info.splits[split].num_examples == 0:  # tfds.data_source fails on it with a bare ValueError.
     raise UserError(f"split {split!r} of dataset {name!r} has no examples; pick a split or slice that has "
                     "some, e.g. 'train' or 'train[:1000]'")
+  decoders = None
+  features = b.info.features
+  if encoded in features.keys() and isinstance(features[encoded], tfds.features.Image):
+    decoders = {encoded: tfds.decode.SkipDecoding()}
   return tfds.data_source(name, split=split, data_dir=data_dir, download=False,
-                          builder_kwargs=READ_KWARGS)
+                          builder_kwargs=READ_KWARGS, decoders=decoders)
 
 
 def num_classes(name: str, data_dir: str | None = None, label_key: str = "label") -> int:
   return builder(synthetic.real_name(name) or name, data_dir).info.features[label_key].num_classes
 
 
+def reads_encoded(spec: DatasetSpec) -> bool:
+  """Whether images reach the preprocessing as their stored bytes: when both the training and the
+  evaluation preprocessing start with an op that decodes (a source serves either), so that the
+  op decodes once, at the size it needs, instead of TFDS decoding at full size first."""
+  return all(image_ops.decodes_first(p) for p in (spec.preprocess, spec.for_eval().preprocess))
+
+
 def examples(spec: DatasetSpec, split: str):
   """What a trainer reads from `split`: the dataset's examples (decoded into memory once with
-  `spec.cache`) or, for a language model (`spec.seq_len > 0`), windows of character ids over its
-  text (`language_model`)."""
+  `spec.cache`; images as bytes where `reads_encoded`) or, for a language model
+  (`spec.seq_len > 0`), windows of character ids over its text (`language_model`)."""
   if spec.seq_len > 0:
     return language_model.windows(spec, split)
-  source = data_source(spec.name, split, spec.data_dir)
+  source = data_source(spec.name, split, spec.data_dir, encoded=spec.input_key if reads_encoded(spec) else None)
   return memory_cache.DecodedSplit(source, f"{spec.name} {split}") if spec.cache else source
 
 

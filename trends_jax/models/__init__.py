@@ -3,6 +3,7 @@
     model = trends_jax.models.create('cnn', num_classes=10)
     variables = model.init(rng, images, train=False)
     logits = model.apply(variables, images, train=False)
+    model, variables = trends_jax.models.load_pretrained('resnet50', 'resnet50-0676ba61.pth')
 
 Every model takes `num_classes` and a compute `dtype` (parameters stay float32) and is called as
 `model(x, train=...)`. Models with BatchNorm have a `norm_axis_name` field that the pmap trainer
@@ -43,6 +44,9 @@ def create(name: str, **kwargs) -> nn.Module:
 
 # Importing the families fills the registry.
 from trends_jax.models import alexnet, char_cnn, cnn, googlenet, mlp, recurrent, resnet, vgg  # noqa: E402,F401
+
+# Published weights; torch and safetensors are imported only when a file of theirs is read.
+from trends_jax.models.pretrained import load_pretrained  # noqa: E402,F401
 
 # For programs that run once (an initialization): XLA's backend optimizations would take most of
 # their compile time (one random initializer per parameter) and save nothing.

@@ -3,8 +3,8 @@
 torchvision differs from the paper in ways its published weights depend on, so they are kept:
 BatchNorm after every convolution, and the "5×5" branch of each Inception block uses a 3×3
 kernel. Max-pools use ceil mode. Module names follow torchvision's, so its weights map one to one.
-(torchvision's `transform_input`, a re-normalization for weights ported from TensorFlow, belongs
-to the input pipeline and is left out.)
+`transform_input` is torchvision's re-normalization of ImageNet-standardized inputs to the [-1, 1]
+range its published weights were trained on (models.load_pretrained turns it on for them).
 
 Two auxiliary classifiers, after inception4a and inception4d, add to the training loss; the
 trainer weights them by 0.3. They are computed only in training, but created at `init` whatever
@@ -32,6 +32,7 @@ from trends_jax.models.spatial import (
 )
 
 MIN_INPUT_SIZE = 15
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
 class BasicConv2d(nn.Module):
@@ -104,6 +105,7 @@ class GoogLeNet(nn.Module):
   dropout_rate: float = 0.2
   aux_dropout_rate: float = 0.7
   width: float = 1.0
+  transform_input: bool = False
   dtype: Any = jnp.float32
   norm_axis_name: str | None = None
 
@@ -118,6 +120,9 @@ class GoogLeNet(nn.Module):
     with_aux = self.aux_logits and (train or self.is_initializing())
 
     x = jnp.asarray(x, self.dtype)
+    if self.transform_input:  # (x · std + mean - 0.5) / 0.5 per channel, as torchvision computes it.
+      std, mean = jnp.asarray(IMAGENET_STD, self.dtype), jnp.asarray(IMAGENET_MEAN, self.dtype)
+      x = x * (std / 0.5) + (mean - 0.5) / 0.5
     x = conv(64, 7, strides=2, padding=3, name="conv1")(x, train)
     x = max_pool_ceil(x, 3, stride=2)
     x = conv(64, 1, name="conv2")(x, train)

@@ -15,6 +15,7 @@ from typing import Any
 from trends_jax.errors import UserError
 
 FREE_SPACE_MARGIN = 16 * 2**20  # Metrics, TensorBoard events and orbax's metadata.
+IMPORTED = "imported"  # status.json's state in a workdir of imported weights (training/trained.py).
 
 
 def _atomic_write(path: str, text: str) -> None:
@@ -96,7 +97,7 @@ class Workdir:
     try:
       with open(self.status_path) as f:
         return json.load(f)
-    except (FileNotFoundError, json.JSONDecodeError):
+    except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError):
       return None
 
   def write_status(self, state: str, step: int, **fields: Any) -> dict:

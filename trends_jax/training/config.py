@@ -148,3 +148,24 @@ def identity_differences(saved: dict, current: dict) -> list[str]:
   a, b = _flatten(saved), _flatten(current)
   return [f"{k}: {a.get(k)!r} in the workdir, {b.get(k)!r} now"
           for k in sorted(set(a) | set(b)) if k not in RESUMABLE_CHANGES and a.get(k) != b.get(k)]
+
+
+# --- Recipes that follow the batch size ---
+# Task configs derive the learning rate and the warm-up from `batch_size` as ml_collections
+# FieldReferences, so `--config.batch_size=256` rescales them; an explicit
+# `--config.optimizer.learning_rate=…` replaces the derived value, and config.json holds the numbers.
+
+
+def scale_learning_rate(c: ml_collections.ConfigDict, base_learning_rate: float, reference_batch_size: int) -> None:
+  """optimizer.learning_rate = base_learning_rate × batch_size / reference_batch_size (the linear
+  scaling rule of Goyal et al. 2017); the two recipe numbers become config fields of their own."""
+  c.base_learning_rate = float(base_learning_rate)
+  c.reference_batch_size = int(reference_batch_size)
+  c.optimizer.learning_rate = (c.get_ref("base_learning_rate") * c.get_ref("batch_size").to_float()
+                               / c.get_ref("reference_batch_size"))
+
+
+def warmup_epochs(c: ml_collections.ConfigDict, epochs: float, num_train_examples: int) -> None:
+  """optimizer.warmup_steps = epochs × the steps of one epoch at batch_size (whole batches)."""
+  c.warmup_epochs = float(epochs)
+  c.optimizer.warmup_steps = (c.get_ref("warmup_epochs") * (num_train_examples // c.get_ref("batch_size"))).to_int()

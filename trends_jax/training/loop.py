@@ -23,13 +23,16 @@ from typing import Any
 
 import jax
 import ml_collections
+import numpy as np
 
+from trends_jax import optim
+from trends_jax.errors import UserError
 from trends_jax.registry import Registry
 from trends_jax.run import compilation_cache, plots
 from trends_jax.run.checkpoint import Checkpointer
 from trends_jax.run.metric_writer import MetricWriter, Progress
 from trends_jax.run.preemption import PreemptionGuard
-from trends_jax.run.workdir import Workdir
+from trends_jax.run.workdir import IMPORTED, Workdir
 from trends_jax.training import config as config_lib, parallel
 
 TRAINERS = Registry("trainer", "config.trainer")
@@ -45,7 +48,8 @@ class Trainer:
   The loop calls, in order: `validate()` (the trainer's own fields), `setup()` (read the data,
   build the model and the compiled step; raise UserError for what the data makes impossible,
   such as a batch larger than the split; set `num_steps`, `state_shapes` and `make_state`),
-  `write_files(run)` once the run starts writing, `start(data_state)` with the restored data
+  `write_files(run)` once the run starts writing, `initial_state()` for a new run,
+  `start(data_state)` with the restored data
   position (None: from the beginning), then `step(state, step)` per step, `data_state(step)` at
   each checkpoint, `evaluate(state)` when due, and `export(state, run, final_state)` at the end.
   """
@@ -64,6 +68,10 @@ class Trainer:
 
   def setup(self) -> None:
     raise NotImplementedError
+
+  def initial_state(self):
+    """A new run's state, placed on the devices (a resume restores its checkpoint instead)."""
+    return self.strategy.init_state(self.make_state)
 
   def describe(self, state) -> str:
     """The start-up line: what is trained, how long, on what."""
@@ -106,6 +114,24 @@ def _nbytes(tree) -> int:
   return sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(tree))
 
 
+def _check_schedule_kept(config, status: dict, num_steps: int, path: str) -> None:
+  """Refuses a resume whose length would re-lay a decaying learning-rate schedule under the steps
+  already trained (a constant or warm-up-only schedule may be extended)."""
+  trained_steps, laid_out = status.get("step", 0), status.get("num_train_steps")
+  if not trained_steps or not laid_out or laid_out == num_steps:
+    return
+  probe = np.unique(np.linspace(0, trained_steps, 65).astype(np.int32))
+  before = np.asarray(optim.learning_rate_schedule(config.optimizer, laid_out)(probe))
+  now = np.asarray(optim.learning_rate_schedule(config.optimizer, num_steps)(probe))
+  if np.allclose(before, now, rtol=1e-6, atol=0.0):
+    return
+  raise UserError(
+      f"this run's {config.optimizer.get('schedule', 'constant')} learning-rate schedule was laid out over "
+      f"{laid_out:,} steps and {trained_steps:,} are trained; {num_steps:,} steps would re-stretch it under them "
+      f"(learning rate at step {trained_steps:,}: {before[-1]:.3g} before, {now[-1]:.3g} now); keep "
+      f"num_train_steps/num_epochs as they were, or train on in a new --workdir with --config.init_from={path}")
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=None) -> dict:
   """Trains `config` in `workdir` (resuming what is there); returns the final status dict."""
   lead = jax.process_index() == 0
@@ -118,11 +144,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
   trainer = trainer_class(config, strategy)
   trainer.validate()
   run = Workdir(workdir)
+  status = run.read_status() or {}
+  if status.get("state") == IMPORTED:
+    raise UserError(f"workdir {run.path} holds imported weights, not a run; train in a new --workdir "
+                    f"and start from them with --config.init_from={run.path}")
   run.check_config(config_lib.as_json(config), config_lib.identity_differences)
 
   # --- The trainer's data, model, optimizer and compiled step ---
   trainer.setup()
   num_steps = trainer.num_steps
+  _check_schedule_kept(config, status, num_steps, run.path)
 
   # --- The workdir can hold this run (the last check: nothing is written before it) ---
   run.check_free_space(_nbytes(trainer.state_shapes))
@@ -132,7 +163,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
   checkpointer = Checkpointer(run.checkpoint_dir, config.keep_checkpoints, warn=print if lead else None)
   latest_step = checkpointer.latest_step() or 0
   progress = Progress(num_steps, latest_step, enabled=lead)
-  status = run.read_status() or {}
   if latest_step >= num_steps and status.get("state") == "done" and status.get("step") == latest_step:
     checkpointer.close()
     progress.say(f"Run in {run.path} already finished at step {latest_step}; nothing to train.")
@@ -151,7 +181,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
       run.drop_metrics_after(start_step)
     progress.say(f"Resumed from step {start_step} in {run.checkpoint_dir}")
   else:
-    state = strategy.init_state(trainer.make_state)
+    state = trainer.initial_state()
   # wall_seconds counts each earlier attempt up to its last checkpoint (status.json is rewritten
   # at every save); the work a kill lost after that checkpoint is redone, not counted twice.
   previous_seconds = status.get("wall_seconds", 0.0) if start_step else 0.0

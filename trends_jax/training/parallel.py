@@ -44,8 +44,10 @@ class JitDataParallel:
     return jax.jit(step, in_shardings=(self.replicated, self.batch_sharding),
                    out_shardings=self.replicated)
 
-  def init_state(self, make_state: Callable[[], Any]) -> Any:
-    return jax.jit(make_state, out_shardings=self.replicated)()
+  def init_state(self, make_state: Callable[..., Any], *args) -> Any:
+    """`make_state(*args)`, compiled; `args` (e.g. weights to start from) are arguments of the
+    compiled program, not constants folded into it."""
+    return jax.jit(make_state, out_shardings=self.replicated)(*args)
 
   def abstract_state(self, state_shapes: Any) -> Any:
     """Shapes, dtypes and shardings of the state (`jax.eval_shape` of its constructor), as the
@@ -95,8 +97,8 @@ class PmapDataParallel:
   def compile_eval_step(self, step: Callable) -> Callable:
     return jax.pmap(step, axis_name=self.axis_name, devices=self.devices)
 
-  def init_state(self, make_state: Callable[[], Any]) -> Any:
-    return self.put_state(jax.jit(make_state)())
+  def init_state(self, make_state: Callable[..., Any], *args) -> Any:
+    return self.put_state(jax.jit(make_state)(*args))
 
   def abstract_state(self, state_shapes: Any) -> Any:
     return state_shapes

@@ -16,6 +16,8 @@ import jax.numpy as jnp
 import optax
 from flax.training import train_state
 
+from trends_jax.training import finetune
+
 
 class TrainState(train_state.TrainState):
   batch_stats: Any = None
@@ -25,10 +27,14 @@ class TrainState(train_state.TrainState):
 
 
 def create_train_state(model: nn.Module, tx: optax.GradientTransformation, rng: jax.Array,
-                       example_inputs: jax.Array, ema: bool = False) -> TrainState:
-  """A new state; with `ema`, `ema_params` starts as a copy of the parameters."""
+                       example_inputs: jax.Array, initial_variables: dict | None = None,
+                       ema: bool = False) -> TrainState:
+  """A new state: model.init's variables, with the leaves of `initial_variables` (a sub-tree of
+  the same collections: weights to start from, training/finetune.py) in their place; with `ema`,
+  `ema_params` starts as a copy of the parameters."""
   params_rng, dropout_rng, state_rng = jax.random.split(rng, 3)
   variables = model.init({"params": params_rng, "dropout": dropout_rng}, example_inputs, train=False)
+  variables = finetune.overlay(variables, initial_variables)
   params = variables["params"]
   # A copy, not the same arrays: a donated state must not hold one buffer twice.
   ema_params = jax.tree.map(lambda p: jnp.array(p, jnp.float32, copy=True), params) if ema else None

@@ -19,7 +19,7 @@ import numpy as np
 from trends_jax import data, losses, models, optim
 from trends_jax.data import pipeline, preprocess
 from trends_jax.errors import UserError
-from trends_jax.training import config as config_lib, loop, steps
+from trends_jax.training import config as config_lib, finetune, loop, steps
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -42,6 +42,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.dataset.cache = False
   c.dataset.num_workers = 0  # grain worker processes; 0 reads in the training process, a batch at a time.
   c.dataset.read_threads = -1  # Reader threads of each worker process; -1: by core count (pipeline.read_options).
+  # Fine-tuning (training/finetune.py): a run or imported-weights workdir to start from, and what to keep fixed.
+  c.init_from = ""
+  c.freeze = ""  # "", "backbone" (all that init_from supplied: a linear probe) or a regex over parameter paths.
   return c
 
 
@@ -51,6 +54,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
     if field not in config:
       raise UserError(f"config has no field {field!r}; start task configs from "
                       "trends_jax.training.supervised.base_config()")
+  if "init_from" in config and config.init_from is None:  # A fine-tuning config leaves it to be set.
+    raise UserError("this config fine-tunes from other weights: set --config.init_from=DIR (a trained run, or "
+                    "a workdir of experiments/import_weights.py)")
   models.MODELS.get(config.model.name)
   losses.LOSSES.get(config.loss.name)
   if config.get("eval_batch_size", 0) < 0:
@@ -72,10 +78,11 @@ def model_kwargs(config, num_classes: int) -> dict:
 class Program(NamedTuple):
   """What a config compiles to: the model, its state's constructor and the two compiled steps."""
   model: nn.Module
-  make_state: Callable[[], steps.TrainState]
+  make_state: Callable[..., steps.TrainState]  # Optionally given the variables to start from (Program.start).
   state_shapes: steps.TrainState  # jax.ShapeDtypeStructs of the state make_state builds.
   train_step: Callable
   eval_step: Callable
+  start: finetune.Start | None  # What config.init_from supplies.
 
 
 def build_program(config: ml_collections.ConfigDict, strategy, example_inputs, num_classes: int,
@@ -87,16 +94,26 @@ def build_program(config: ml_collections.ConfigDict, strategy, example_inputs, n
   model = strategy.adapt_model(models.create(config.model.name, **model_kwargs(config, num_classes)))
   loss_fn = losses.create(config.loss.name, **{k: v for k, v in config.loss.items() if k != "name"})
   tx, learning_rate_fn = optim.create(config.optimizer, num_steps)
+  example_inputs = jnp.asarray(example_inputs)
+  start = None
+  if config.get("init_from"):
+    shapes = jax.eval_shape(functools.partial(model.init, train=False),
+                            {"params": jax.random.PRNGKey(0), "dropout": jax.random.PRNGKey(0)}, example_inputs)
+    start = finetune.start_from(config.init_from, shapes, config.get("freeze", ""))
+    if start.frozen:
+      tx = optim.freeze(tx, finetune.frozen_mask(start.frozen))
+  elif config.get("freeze"):
+    raise UserError("config.freeze needs config.init_from: the weights to keep fixed come from another workdir")
   ema_decay = config.get("ema_decay", 0.0)
-  make_state = functools.partial(steps.create_train_state, model, tx, jax.random.PRNGKey(config.seed),
-                                 jnp.asarray(example_inputs), ema=ema_decay > 0)
-  state_shapes = jax.eval_shape(make_state)
+  make_state = functools.partial(steps.create_train_state, model, tx, jax.random.PRNGKey(config.seed), example_inputs,
+                                 ema=ema_decay > 0)
+  state_shapes = jax.eval_shape(make_state, start and start.variables)
   train_step = strategy.compile_train_step(
       steps.make_train_step(model, loss_fn, learning_rate_fn, strategy.axis_name,
                             skip_nonfinite=config.get("nonfinite_steps", "stop") == "skip",
                             grad_accum_steps=config.get("grad_accum_steps", 1), ema_decay=ema_decay))
   eval_step = strategy.compile_eval_step(steps.make_eval_step(model, loss_fn, strategy.axis_name))
-  return Program(model, make_state, state_shapes, train_step, eval_step)
+  return Program(model, make_state, state_shapes, train_step, eval_step, start)
 
 
 class SupervisedTrainer(loop.Trainer):
@@ -122,6 +139,14 @@ class SupervisedTrainer(loop.Trainer):
     preprocess.parse(ds.eval_preprocess)  # A bad evaluation spec fails now, not at the first eval.
     self.program = build_program(config, self.strategy, example["inputs"], data.num_outputs(spec), self.num_steps)
     self.state_shapes, self.make_state = self.program.state_shapes, self.program.make_state
+
+  def initial_state(self):
+    start = self.program.start
+    if start is None:
+      return super().initial_state()
+    if self.lead:
+      print(start.summary, flush=True)
+    return self.strategy.init_state(self.make_state, start.variables)
 
   def describe(self, state) -> str:
     config = self.config
