@@ -196,6 +196,14 @@ def test_ema_follows_each_update_and_a_skipped_step_leaves_it(tmp_path):
       np.testing.assert_array_equal(a, b)
 
 
+def test_the_ema_starts_from_the_weights_a_fine_tuned_run_starts_from():
+  model, x = _cnn(), jnp.zeros((1, 8, 8, 1))
+  source = steps.create_train_state(model, optax.sgd(0.1), jax.random.PRNGKey(5), x)
+  state = steps.create_train_state(model, optax.sgd(0.1), jax.random.PRNGKey(0), x, {"params": source.params}, ema=True)
+  for a, b in zip(jax.tree.leaves(state.ema_params), jax.tree.leaves(source.params)):
+    np.testing.assert_array_equal(a, b)
+
+
 def test_no_ema_keeps_none_and_a_decay_needs_a_state_with_one():
   model = _cnn()
   state = steps.create_train_state(model, optax.sgd(0.1), jax.random.PRNGKey(0), jnp.zeros((1, 8, 8, 1)))
