@@ -68,3 +68,27 @@ def initialize(model: nn.Module, example, seed: int) -> tuple[dict, dict]:
     return variables
 
   return jax.jit(init, compiler_options=FAST_COMPILE)(jax.random.PRNGKey(seed)), order
+
+
+def init_shapes(model: nn.Module, example) -> tuple[dict, list[str]]:
+  """The variables' ShapeDtypeStructs (nothing is computed) and the "/"-joined parameter paths in
+  the order the network creates them, which come back sorted otherwise; the last is the output layer's."""
+  order = {}
+
+  def init(key):
+    variables = model.init({"params": key, "dropout": key}, example, train=False)
+    order.update(_names(variables["params"]))
+    return variables
+
+  shapes = jax.eval_shape(init, jax.random.PRNGKey(0))
+  paths = []
+
+  def walk(tree, prefix):
+    for name, child in tree.items():
+      if isinstance(child, Mapping):
+        walk(child, f"{prefix}{name}/")
+      else:
+        paths.append(f"{prefix}{name}")
+
+  walk(order, "")
+  return shapes, paths

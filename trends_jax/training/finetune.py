@@ -5,8 +5,8 @@ Every parameter and BatchNorm statistic whose path and shape match the new model
 it; the rest (a head for another number of classes, layers the source lacks) keep the new run's
 initialization. Only a new run starts this way: a resume restores its own checkpoint.
 
-`freeze` keeps parameters fixed: "backbone" freezes everything taken from `init_from` (with a new
-head, a linear probe), any other non-empty value is a regular expression over parameter paths
+`freeze` keeps parameters fixed: "backbone" freezes everything taken from `init_from` but the output
+layer (the last layer the network creates: trained as a linear probe), any other non-empty value is a regular expression over parameter paths
 ("/"-joined, e.g. "^(conv1|bn1|layer1)/"). Frozen parameters get no update and no weight decay
 and do not count in gradient clipping; BatchNorm still normalizes with batch statistics in
 training and its running averages still move, as in PyTorch with `requires_grad=False` under
@@ -44,9 +44,10 @@ def frozen_mask(frozen: frozenset[str]):
   return mask
 
 
-def start_from(workdir: str, target: dict, freeze: str = "") -> Start:
+def start_from(workdir: str, target: dict, freeze: str = "", output_layer: str = "") -> Start:
   """The leaves of `workdir`'s variables that fit `target` (the new model's variables, arrays or
-  ShapeDtypeStructs), cast to the target's dtypes, and the parameters `freeze` selects."""
+  ShapeDtypeStructs), cast to the target's dtypes, and the parameters `freeze` selects;
+  `output_layer` is the module path ("head") that "backbone" leaves to train."""
   _, loaded, step = run_variables.read(workdir)
   source, wanted = _flat(loaded), _flat(target)
   matched, reshaped = {}, []
@@ -64,7 +65,7 @@ def start_from(workdir: str, target: dict, freeze: str = "") -> Start:
                     "architecture (config.model.name)")
   params = [path[len("params/"):] for path in wanted if path.startswith("params/")]
   if freeze == BACKBONE:
-    frozen = frozenset(p for p in params if f"params/{p}" in matched)
+    frozen = frozenset(p for p in params if f"params/{p}" in matched and not p.startswith(f"{output_layer}/"))
   elif freeze:
     try:
       pattern = re.compile(freeze)

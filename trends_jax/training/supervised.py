@@ -97,9 +97,9 @@ def build_program(config: ml_collections.ConfigDict, strategy, example_inputs, n
   example_inputs = jnp.asarray(example_inputs)
   start = None
   if config.get("init_from"):
-    shapes = jax.eval_shape(functools.partial(model.init, train=False),
-                            {"params": jax.random.PRNGKey(0), "dropout": jax.random.PRNGKey(0)}, example_inputs)
-    start = finetune.start_from(config.init_from, shapes, config.get("freeze", ""))
+    shapes, order = models.init_shapes(model, example_inputs)
+    start = finetune.start_from(config.init_from, shapes, config.get("freeze", ""),
+                                output_layer=order[-1].rpartition("/")[0])
     if start.frozen:
       tx = optim.freeze(tx, finetune.frozen_mask(start.frozen))
   elif config.get("freeze"):
