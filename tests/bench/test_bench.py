@@ -68,7 +68,8 @@ def test_bench_reports_every_field_and_a_relaunch_loads_the_compiled_step(tmp_pa
 
 
 def test_bench_synthetic_needs_no_data(tmp_path):
-  results, printed = _bench(tmp_path, "--config=configs/fashion_mnist.py:cnn", "--synthetic", "--loop_steps=0",
+  # ',cpu': a fixed warm-up (the full recipe's is an epoch of the real data, longer than the synthetic one's run).
+  results, printed = _bench(tmp_path, "--config=configs/fashion_mnist.py:cnn,cpu", "--synthetic", "--loop_steps=0",
                             "--steps=1", f"--config.dataset.data_dir={tmp_path / 'nothing_here'}",
                             "--config.batch_size=16", "--grad_accum_steps=1,4")
   assert results["synthetic"] and results["dataset"] == "synthetic:fashion_mnist" and results["input_examples_per_sec"] > 0
