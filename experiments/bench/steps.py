@@ -243,8 +243,9 @@ def main(argv):
   cli.run_user_code(lambda: loop.TRAINERS.get(trainer))
   cli.run_user_code(lambda: config_lib.validate(config, parallel.create(config.parallel).num_devices,
                                                 jax.process_count()))
+  num_devices = parallel.create(config.parallel).num_devices
   if trainer == "supervised":
-    cli.run_user_code(lambda: supervised.validate(config))
+    cli.run_user_code(lambda: supervised.validate(config, num_devices))
   try:
     accum_steps = [int(k) for k in FLAGS.grad_accum_steps]
   except ValueError:
@@ -254,8 +255,7 @@ def main(argv):
   for k in accum_steps:  # Each one as the config would check it.
     accum_config = config.copy_and_resolve_references()
     accum_config.grad_accum_steps = k
-    cli.run_user_code(lambda c=accum_config: config_lib.validate(c, parallel.create(c.parallel).num_devices,
-                                                                 jax.process_count()))
+    cli.run_user_code(lambda c=accum_config: supervised.validate(c, num_devices))
   if FLAGS.synthetic:
     config.dataset.num_workers = 0
     config.dataset.name = synthetic.name(config.dataset.name)

@@ -48,18 +48,6 @@ def base_config() -> ml_collections.ConfigDict:
   # A NaN/Inf loss or gradient: 'stop' the run as "diverged" (the last good checkpoint stays), or
   # 'skip' that step's update and count it in the train metrics as `skipped_steps`.
   c.nonfinite_steps = "stop"
-  # Split each global batch into this many micro-batches, run one after another inside the compiled
-  # step, and apply one update with their mean gradient: the same steps, schedule and checkpoints
-  # with the activations of one micro-batch in memory. Without BatchNorm the result is the full
-  # batch's; BatchNorm normalises by each micro-batch's statistics and updates its running
-  # averages once per micro-batch, as big_vision and init2winit do. The batch each device holds
-  # (batch_size / devices) must be divisible by it.
-  c.grad_accum_steps = 1
-  # Exponential moving average of the parameters, ema ← d·ema + (1−d)·params after each applied
-  # update, saved in the checkpoints; evaluation then also reports the EMA weights (splits
-  # "eval_ema", "train_eval_ema"). 0 keeps none. The decay is per update: it averages over about
-  # the last 1/(1−d) updates (0.9999: 10,000).
-  c.ema_decay = 0.0
   c.optimizer = ml_collections.ConfigDict({
       "name": "adam", "learning_rate": 1e-3, "schedule": "constant", "warmup_steps": 0})
   c.dataset = ml_collections.ConfigDict()
@@ -99,27 +87,12 @@ def validate(config: ml_collections.ConfigDict, num_devices: int, num_processes:
   _require(config.dtype in DTYPES, f"dtype must be one of {', '.join(DTYPES)}, got {config.dtype!r}")
   _require(config.get("nonfinite_steps", "stop") in NONFINITE_STEPS,
            f"nonfinite_steps must be one of {', '.join(NONFINITE_STEPS)}, got {config.get('nonfinite_steps')!r}")
-  accum = config.get("grad_accum_steps", 1)
-  _require(isinstance(accum, int) and accum >= 1,
-           f"grad_accum_steps must be an integer >= 1 (1: no accumulation), got {accum!r}")
-  per_device = config.batch_size // num_devices
-  _require(per_device % accum == 0,
-           f"grad_accum_steps {accum} does not divide the batch of {per_device} each of the {num_devices} "
-           f"device(s) holds (batch_size {config.batch_size}); use a divisor of {per_device}, e.g. "
-           f"--config.grad_accum_steps={_largest_divisor(per_device, accum)}")
-  ema_decay = config.get("ema_decay", 0.0)
-  _require(0.0 <= ema_decay < 1.0,
-           f"ema_decay must be in [0, 1) (0: no EMA), got {ema_decay}; e.g. --config.ema_decay=0.9999")
   parallel.STRATEGIES.get(config.parallel)
   optim.OPTIMIZERS.get(config.optimizer.name)
   optim.SCHEDULES.get(config.optimizer.get("schedule", "constant"))
   _require(config.optimizer.learning_rate > 0,
            f"optimizer.learning_rate must be > 0, got {config.optimizer.learning_rate}")
   _require(bool(config.dataset.name), "dataset.name is empty; set it, e.g. --config.dataset.name=mnist5k")
-
-
-def _largest_divisor(n: int, at_most: int) -> int:
-  return max(d for d in range(1, min(n, at_most) + 1) if n % d == 0)
 
 
 def num_train_steps(config: ml_collections.ConfigDict, num_train_examples: int) -> int:
@@ -143,9 +116,13 @@ def _flatten(tree: dict, prefix: str = "") -> dict:
   return out
 
 
+# Fields added after runs were made: a config.json without one was trained as its default says.
+ADDED_FIELDS = {"grad_accum_steps": 1, "ema_decay": 0.0, "init_from": "", "freeze": ""}
+
+
 def identity_differences(saved: dict, current: dict) -> list[str]:
   """Fields (other than RESUMABLE_CHANGES) whose values differ between two resolved configs."""
-  a, b = _flatten(saved), _flatten(current)
+  a, b = ({**ADDED_FIELDS, **_flatten(tree)} for tree in (saved, current))
   return [f"{k}: {a.get(k)!r} in the workdir, {b.get(k)!r} now"
           for k in sorted(set(a) | set(b)) if k not in RESUMABLE_CHANGES and a.get(k) != b.get(k)]
 

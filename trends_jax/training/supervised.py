@@ -42,13 +42,25 @@ def base_config() -> ml_collections.ConfigDict:
   c.dataset.cache = False
   c.dataset.num_workers = 0  # grain worker processes; 0 reads in the training process, a batch at a time.
   c.dataset.read_threads = -1  # Reader threads of each worker process; -1: by core count (pipeline.read_options).
+  # Split each global batch into this many micro-batches, run one after another inside the compiled
+  # step, and apply one update with their mean gradient: the same steps, schedule and checkpoints
+  # with the activations of one micro-batch in memory. Without BatchNorm the result is the full
+  # batch's; BatchNorm normalises by each micro-batch's statistics and updates its running
+  # averages once per micro-batch, as big_vision and init2winit do. The batch each device holds
+  # (batch_size / devices) must be divisible by it.
+  c.grad_accum_steps = 1
+  # Exponential moving average of the parameters, ema ← d·ema + (1−d)·params after each applied
+  # update, saved in the checkpoints; evaluation then also reports the EMA weights (splits
+  # "eval_ema", "train_eval_ema"). 0 keeps none. The decay is per update: it averages over about
+  # the last 1/(1−d) updates (0.9999: 10,000).
+  c.ema_decay = 0.0
   # Fine-tuning (training/finetune.py): a run or imported-weights workdir to start from, and what to keep fixed.
   c.init_from = ""
   c.freeze = ""  # "", "backbone" (all that init_from supplied: a linear probe) or a regex over parameter paths.
   return c
 
 
-def validate(config: ml_collections.ConfigDict) -> None:
+def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
   """Raises UserError naming the first bad supervised field (the common ones: config.validate)."""
   for field in ("model", "loss"):
     if field not in config:
@@ -59,6 +71,16 @@ def validate(config: ml_collections.ConfigDict) -> None:
                     "a workdir of experiments/import_weights.py)")
   models.MODELS.get(config.model.name)
   losses.LOSSES.get(config.loss.name)
+  accum = config.get("grad_accum_steps", 1)
+  if not (isinstance(accum, int) and accum >= 1):
+    raise UserError(f"grad_accum_steps must be an integer >= 1 (1: no accumulation), got {accum!r}")
+  per_device = config.batch_size // num_devices
+  if per_device % accum:
+    raise UserError(f"grad_accum_steps {accum} does not divide the batch of {per_device} each of the {num_devices} "
+                    f"device(s) holds (batch_size {config.batch_size}); use a divisor of {per_device}, e.g. "
+                    f"--config.grad_accum_steps={_largest_divisor(per_device, accum)}")
+  if not 0.0 <= config.get("ema_decay", 0.0) < 1.0:
+    raise UserError(f"ema_decay must be in [0, 1) (0: no EMA), got {config.ema_decay}; e.g. --config.ema_decay=0.9999")
   if config.get("eval_batch_size", 0) < 0:
     raise UserError(f"eval_batch_size must be >= 0 (0: batch_size), got {config.eval_batch_size}")
   if config.dataset.get("seq_len", 0) < 0:
@@ -119,7 +141,7 @@ def build_program(config: ml_collections.ConfigDict, strategy, example_inputs, n
 class SupervisedTrainer(loop.Trainer):
 
   def validate(self) -> None:
-    validate(self.config)
+    validate(self.config, self.strategy.num_devices)
 
   def setup(self) -> None:
     config, ds = self.config, self.config.dataset
@@ -196,6 +218,10 @@ class SupervisedTrainer(loop.Trainer):
 
   def plot_title(self) -> str:
     return f"{self.config.model.name} on {self.config.dataset.name}"
+
+
+def _largest_divisor(n: int, at_most: int) -> int:
+  return max(d for d in range(1, min(n, at_most) + 1) if n % d == 0)
 
 
 def _largest_batch(num_examples: int, num_devices: int) -> int:
