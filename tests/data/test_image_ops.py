@@ -95,6 +95,12 @@ def _cmyk_jpeg(width, height):
   return buffer.getvalue()
 
 
+def _junk_jpeg(width, height):
+  """Junk before the end marker: libjpeg warns (and PIL decodes); simplejpeg raises only once decoding."""
+  raw = _jpeg(width, height)
+  return raw[:-2] + b"\x12\x34" * 8 + raw[-2:]
+
+
 @pytest.mark.parametrize("fast", BRANCHES)
 def test_fused_crop_draws_inception_crops_box(fast, monkeypatch):
   raw = _gradient_jpeg(500, 375)
@@ -116,7 +122,7 @@ def test_fused_crop_draws_inception_crops_box(fast, monkeypatch):
 @pytest.mark.parametrize("fast", BRANCHES)
 def test_fused_crop_takes_as_many_draws_as_inception_crop(fast):
   """The rng is left where `decode|inception_crop` leaves it, so flip_lr and later ops draw alike."""
-  for raw in (_jpeg(500, 375), _jpeg(120, 90, fmt="PNG"), _cmyk_jpeg(200, 150)):
+  for raw in (_jpeg(500, 375), _jpeg(120, 90, fmt="PNG"), _cmyk_jpeg(200, 150), _junk_jpeg(200, 150)):
     for seed in range(6):
       ours, theirs = np.random.default_rng(seed), np.random.default_rng(seed)
       preprocess.apply_all({"image": raw}, preprocess.parse(_fused(64, fast=fast)), ours)
@@ -175,8 +181,13 @@ def test_fast_branch_decodes_pils_pixels_and_falls_back_to_pil(monkeypatch):
     np.testing.assert_array_equal(crops[-1], decoded[top:top + h, left:left + w])
     # A smooth image shrunk by under 1.5×: the unfiltered resize moves pixels by about a level.
     assert np.abs(fast - pil).mean() < 1.5
-  # PNGs and CMYK JPEGs go to PIL whole, with the same box.
-  for other in (_jpeg(120, 90, fmt="PNG"), _cmyk_jpeg(200, 150)):
+  # PNGs, CMYK JPEGs and JPEGs that libjpeg warns about (junk before the end marker, as in some of
+  # ImageNet's files) go to PIL whole, with the same box.
+  simplejpeg, _ = image_ops.fast_jpeg_codecs()
+  junk = _junk_jpeg(200, 150)
+  with pytest.raises(ValueError, match="extraneous bytes"):
+    simplejpeg.decode_jpeg(junk)
+  for other in (_jpeg(120, 90, fmt="PNG"), _cmyk_jpeg(200, 150), junk):
     np.testing.assert_array_equal(_run(_fused(32), {"image": other}, 5), _run(_fused(32, fast=False), {"image": other}, 5))
   # Without the extra, fast=True is the PIL branch, pixel for pixel.
   monkeypatch.setattr(image_ops, "fast_jpeg_codecs", lambda: None)

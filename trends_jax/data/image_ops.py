@@ -197,8 +197,11 @@ def _fast_decode_and_crop(raw, rng, height, width, area_min, area_max, channels,
   scale = _dct_scale(crop_h, crop_w, height, width)
   # libjpeg-turbo's default (accurate) IDCT and upsampling, the pixels PIL decodes: its fast IDCT and
   # nearest chroma upsampling were measured no faster here (2026-12-02, within the machine's noise).
-  image = simplejpeg.decode_jpeg(raw, "GRAY" if channels == 1 else "RGB", min_height=-(-h // scale),
-                                 min_width=-(-w // scale))
+  try:
+    image = simplejpeg.decode_jpeg(raw, "GRAY" if channels == 1 else "RGB", min_height=-(-h // scale),
+                                   min_width=-(-w // scale))
+  except ValueError:  # What libjpeg only warns about (extraneous bytes, …): PIL decodes it, as torchvision's loader.
+    return _pil_decode_and_crop(raw, rng, height, width, area_min, area_max, channels, box)
   if scale > 1:  # libjpeg's reduced pixel i is full pixels [i·s, (i+1)·s): the box to the nearest reduced pixel.
     dh, dw = image.shape[:2]
     top, left = min(round(top / scale), dh - 1), min(round(left / scale), dw - 1)
