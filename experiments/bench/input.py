@@ -8,7 +8,9 @@ JPEGs of 500×375 (`--jpeg_size`; ~110 KB, ImageNet's commonest shape and mean f
 as an ImageFolder tree and prepared as a folder dataset, then read at batch 32 with the same
 worker counts by
 (a) `decode|inception_crop(224)|flip_lr|value_range|standardize` on TFDS-decoded images, (b) the
-fast path: `decode_jpeg_and_inception_crop(224)|…` on the stored JPEG bytes, and (c) torchvision's
+fused `decode_jpeg_and_inception_crop(224, fast=False)|…` on the stored JPEG bytes (its PIL branch),
+(b') the same with the `fast_jpeg` extra's decoders (simplejpeg and OpenCV; PIL again where they
+are not installed, as the codecs line of the results says), and (c) torchvision's
 `ImageFolder` + `RandomResizedCrop(224)` + `RandomHorizontalFlip` + `ToTensor` + `Normalize`
 through a `DataLoader` (skipped, with a line, where torch is not installed). Rates are images/s,
 and per core: divided by the processes that decode (the workers, or the one reading process).
@@ -36,7 +38,7 @@ from trends_jax.run import cli
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("batches", 40, "Batches timed per measurement, after 3 warm-up batches.")
 flags.DEFINE_list("workers", ["0", "1", "2"], "Worker process counts to measure.")
-flags.DEFINE_list("pipelines", ["fashion_mnist", "jpeg"], "fashion_mnist (two rows) and/or jpeg (three).")
+flags.DEFINE_list("pipelines", ["fashion_mnist", "jpeg"], "fashion_mnist (two rows) and/or jpeg (four).")
 flags.DEFINE_integer("images", 256, "Generated JPEGs (in 4 class folders).")
 flags.DEFINE_list("jpeg_size", ["500", "375"], "Width and height of the generated JPEGs.")
 flags.DEFINE_integer("rounds", 3, "JPEG loaders are timed in turn this many times; the best round counts.")
@@ -51,8 +53,20 @@ flags.DEFINE_string("workdir", "runs/bench_input", "Where results.json and resul
 NORMALIZE = f"value_range(0, 1)|standardize({image_ops.IMAGENET_MEAN}, {image_ops.IMAGENET_STD})"
 JPEG_PIPELINES = {
     "old": f"decode|inception_crop(224)|flip_lr|{NORMALIZE}",
+    # The fused op's PIL branch (draft + antialiased resize), what it runs without the fast_jpeg extra.
+    "fast_pil": "decode_jpeg_and_inception_crop(224, fast=False)|flip_lr|normalize",
+    # With the extra: simplejpeg (libjpeg-turbo) and OpenCV's bilinear resize.
     "fast": "decode_jpeg_and_inception_crop(224)|flip_lr|normalize",
 }
+
+
+def codec_versions() -> dict:
+  """The decoders the fast path found: simplejpeg and cv2 (None where absent), and Pillow."""
+  codecs = image_ops.fast_jpeg_codecs()
+  return {"pillow": PIL.__version__, "simplejpeg": codecs and codecs[0].__version__,
+          "cv2": codecs and codecs[1].__version__}
+
+
 def photo_jpeg(rng: np.random.Generator, size: tuple[int, int]) -> bytes:
   """A smooth image with film-grain noise: at quality 90 about as many bytes as an ImageNet photo."""
   width, height = size
@@ -102,16 +116,16 @@ def torch_loader(root: str, batch_size: int, workers: int):
 
 def jpeg_rows(workers_list, batch_size: int, batches: int, count: int, rounds: int,
               size: tuple[int, int]) -> tuple[list[dict], dict]:
-  """The three JPEG loaders, measured in turn `rounds` times (the best round counts), so that a
-  load from elsewhere on the machine slows all three alike."""
+  """The four JPEG loaders, measured in turn `rounds` times (the best round counts), so that a
+  load from elsewhere on the machine slows all four alike."""
   rows = []
   with tempfile.TemporaryDirectory() as tmp:
     root = os.path.join(tmp, "images")
     total_bytes = write_image_folder(root, count, size)
     data_dir = os.path.join(tmp, "tfds")
     cli.run_user_code(data.prepare_image_folder, root, "bench_jpegs", data_dir)
-    sources = {"old": data.data_source("bench_jpegs", "train", data_dir),
-               "fast": data.data_source("bench_jpegs", "train", data_dir, encoded="image")}
+    encoded = data.data_source("bench_jpegs", "train", data_dir, encoded="image")
+    sources = {"old": data.data_source("bench_jpegs", "train", data_dir), "fast_pil": encoded, "fast": encoded}
     has_torch = all(importlib.util.find_spec(m) is not None for m in ("torch", "torchvision"))
     if not has_torch:
       print("pytorch: skipped (torch and torchvision are not installed; pip install torch torchvision)", flush=True)
@@ -131,7 +145,8 @@ def jpeg_rows(workers_list, batch_size: int, batches: int, count: int, rounds: i
                      "rounds": [round(r, 1) for r in measured]})
       del loaders, iterator  # Ends their worker processes before the next count starts its own.
   info = {"jpeg_count": count, "jpeg_shape": list(size), "jpeg_mean_bytes": round(total_bytes / count),
-          "jpeg_specs": {f"jpeg_{k}": v for k, v in JPEG_PIPELINES.items()}, "torch_installed": has_torch}
+          "jpeg_specs": {f"jpeg_{k}": v for k, v in JPEG_PIPELINES.items()}, "torch_installed": has_torch,
+          "codecs": codec_versions()}
   return rows, info
 
 
@@ -158,10 +173,11 @@ def summary(rows: list[dict], images_per_sec: float) -> dict:
          "best_per_core": best,
          "host_cores_per_accelerator": {k: round(images_per_sec / v, 1) for k, v in best.items() if v > 0}}
   if "pytorch" in best:
-    out["fast_vs_pytorch_per_core"] = round(best["fast"] / best["pytorch"], 2)
     rate = {(r["pipeline"], r["workers"]): r["examples_per_sec"] for r in rows}
-    out["fast_vs_pytorch_each_worker_count"] = {
-        str(w): round(rate["jpeg_fast", w] / rate["jpeg_pytorch", w], 2) for p, w in rate if p == "jpeg_pytorch"}
+    for name in ("fast", "fast_pil"):
+      out[f"{name}_vs_pytorch_per_core"] = round(best[name] / best["pytorch"], 2)
+      out[f"{name}_vs_pytorch_each_worker_count"] = {
+          str(w): round(rate[f"jpeg_{name}", w] / rate["jpeg_pytorch", w], 2) for p, w in rate if p == "jpeg_pytorch"}
   return out
 
 
@@ -171,9 +187,12 @@ def _markdown(results: dict) -> str:
             f"{r['examples_per_sec_per_core']:,.0f} |" for r in results["rows"]]
   s = results["summary"]
   lines.append("")
-  if "fast_vs_pytorch_per_core" in s:
-    lines.append(f"Fast path against PyTorch, best per core: {s['fast_vs_pytorch_per_core']}× "
-                 f"(by worker count: {s['fast_vs_pytorch_each_worker_count']}).")
+  for name, what in (("fast", "Fast path"), ("fast_pil", "Fast path's PIL branch")):
+    if f"{name}_vs_pytorch_per_core" in s:
+      lines.append(f"{what} against PyTorch, best per core: {s[f'{name}_vs_pytorch_per_core']}× "
+                   f"(by worker count: {s[f'{name}_vs_pytorch_each_worker_count']}).")
+  if results.get("codecs"):
+    lines.append("Decoders: " + ", ".join(f"{k} {v}" for k, v in results["codecs"].items()) + ".")
   lines.append(f"Host cores for {s['accelerator_images_per_sec']:,.0f} training images/s: "
                + ", ".join(f"{k} {v}" for k, v in s["host_cores_per_accelerator"].items()) + ".")
   return "\n".join(lines) + "\n"

@@ -82,21 +82,52 @@ def _fused(size, **kwargs):
   return f"decode_jpeg_and_inception_crop({args})"
 
 
-def test_fused_crop_draws_inception_crops_box(monkeypatch):
+HAS_FAST = image_ops.fast_jpeg_codecs() is not None
+needs_fast = pytest.mark.skipif(not HAS_FAST, reason="the fast_jpeg extra (simplejpeg, opencv-python-headless) "
+                                "is not installed")
+# The op's two branches: PIL (draft + antialiased resize) and the fast_jpeg extra's decoders.
+BRANCHES = [pytest.param(False, id="pil"), pytest.param(True, id="fast", marks=needs_fast)]
+
+
+def _cmyk_jpeg(width, height):
+  buffer = io.BytesIO()
+  PIL.Image.open(io.BytesIO(_jpeg(width, height))).convert("CMYK").save(buffer, format="JPEG", quality=90)
+  return buffer.getvalue()
+
+
+def _junk_jpeg(width, height):
+  """Junk before the end marker: libjpeg warns (and PIL decodes); simplejpeg raises only once decoding."""
+  raw = _jpeg(width, height)
+  return raw[:-2] + b"\x12\x34" * 8 + raw[-2:]
+
+
+@pytest.mark.parametrize("fast", BRANCHES)
+def test_fused_crop_draws_inception_crops_box(fast, monkeypatch):
   raw = _gradient_jpeg(500, 375)
   drafts = []
   real_draft = PIL.JpegImagePlugin.JpegImageFile.draft
   monkeypatch.setattr(PIL.JpegImagePlugin.JpegImageFile, "draft",
                       lambda self, mode, size: drafts.append(size) or real_draft(self, mode, size))
   for seed in range(8):
-    fused = _run(_fused(224), {"image": raw}, seed).astype(np.float32)
+    fused = _run(_fused(224, fast=fast), {"image": raw}, seed).astype(np.float32)
     plain = _run("decode|inception_crop(224)", {"image": raw}, seed).astype(np.float32)
     assert fused.shape == (224, 224, 3)
     # The same box: on a gradient a box a pixel away would shift the mean; the two differ only
-    # in how the box's edge is filtered.
+    # in how the box's edge is filtered (and, fast, in the IDCT's rounding).
     np.testing.assert_allclose(fused.mean(axis=(0, 1)), plain.mean(axis=(0, 1)), atol=1.0)
     assert np.abs(fused - plain).mean() < 1.0
   assert drafts == []  # No crop of a 375-pixel-high image holds 2 × 224 rows: full-size decoding.
+
+
+@pytest.mark.parametrize("fast", BRANCHES)
+def test_fused_crop_takes_as_many_draws_as_inception_crop(fast):
+  """The rng is left where `decode|inception_crop` leaves it, so flip_lr and later ops draw alike."""
+  for raw in (_jpeg(500, 375), _jpeg(120, 90, fmt="PNG"), _cmyk_jpeg(200, 150), _junk_jpeg(200, 150)):
+    for seed in range(6):
+      ours, theirs = np.random.default_rng(seed), np.random.default_rng(seed)
+      preprocess.apply_all({"image": raw}, preprocess.parse(_fused(64, fast=fast)), ours)
+      preprocess.apply_all({"image": raw}, preprocess.parse("decode|inception_crop(64)"), theirs)
+      assert ours.bit_generator.state == theirs.bit_generator.state
 
 
 def test_fused_crop_decodes_at_a_reduced_scale_where_the_crop_allows(monkeypatch):
@@ -106,24 +137,77 @@ def test_fused_crop_decodes_at_a_reduced_scale_where_the_crop_allows(monkeypatch
   monkeypatch.setattr(PIL.JpegImagePlugin.JpegImageFile, "draft",
                       lambda self, mode, size: drafts.append(real_draft(self, mode, size)) or drafts[-1])
   for seed in range(4):
-    fused = _run(_fused(32, area_min=0.5), {"image": raw}, seed).astype(np.float32)
+    fused = _run(_fused(32, area_min=0.5, fast=False), {"image": raw}, seed).astype(np.float32)
     plain = _run("decode|inception_crop(32, area_min=0.5)", {"image": raw}, seed).astype(np.float32)
     assert np.abs(fused - plain).mean() < 2.0
   # Crops of at least half the area are over 256 pixels a side: decoded at 1/8 (80×60).
   assert len(drafts) == 4 and all(box == (0, 0, 80.0, 60.0) for _, box in drafts)
 
 
-def test_fused_crop_is_reproducible_and_takes_arrays_and_pngs():
+@needs_fast
+def test_fast_branch_decodes_at_a_reduced_scale_and_resizes_bilinearly(monkeypatch):
+  simplejpeg, cv2 = image_ops.fast_jpeg_codecs()
+  decoded, resized = [], []
+  real_decode, real_resize = simplejpeg.decode_jpeg, cv2.resize
+  monkeypatch.setattr(simplejpeg, "decode_jpeg", lambda *a, **k: decoded.append(real_decode(*a, **k).shape) or
+                      real_decode(*a, **k))
+  monkeypatch.setattr(cv2, "resize", lambda image, size, interpolation: resized.append((image.shape, interpolation))
+                      or real_resize(image, size, interpolation=interpolation))
+  raw = _gradient_jpeg(640, 480)
+  for seed in range(8):
+    fused = _run(_fused(32, area_min=0.5), {"image": raw}, seed).astype(np.float32)
+    plain = _run("decode|inception_crop(32, area_min=0.5)", {"image": raw}, seed).astype(np.float32)
+    assert np.abs(fused - plain).mean() < 2.0  # The same box, to the nearest pixel at 1/8.
+  # Crops of at least half the area are over 256 pixels a side: decoded at 1/8 (80×60).
+  assert decoded == [(60, 80, 3)] * 8
+  # Bilinear where the reduced crop shrinks by under 2× each way, the area filter where it does not.
+  assert all(f == (cv2.INTER_AREA if max(shape[0], shape[1]) >= 64 else cv2.INTER_LINEAR) for shape, f in resized)
+  assert {f for _, f in resized} == {cv2.INTER_LINEAR, cv2.INTER_AREA}
+
+
+@needs_fast
+def test_fast_branch_decodes_pils_pixels_and_falls_back_to_pil(monkeypatch):
+  _, cv2 = image_ops.fast_jpeg_codecs()
+  crops, real_resize = [], cv2.resize
+  monkeypatch.setattr(cv2, "resize", lambda image, size, interpolation: crops.append(image.copy()) or
+                      real_resize(image, size, interpolation=interpolation))
+  raw = _jpeg(500, 375)
+  decoded = np.asarray(PIL.Image.open(io.BytesIO(raw)).convert("RGB"))  # ImageFolder's loader.
+  for seed in range(4):
+    fast = _run(_fused(224, area_min=0.6), {"image": raw}, seed).astype(np.float32)
+    pil = _run(_fused(224, area_min=0.6, fast=False), {"image": raw}, seed).astype(np.float32)
+    # Decoded at full size, PIL's pixels exactly, and the crop's box exactly.
+    top, left, h, w = image_ops.crop_box(375, 500, np.random.default_rng(seed), 0.6, 1.0)
+    np.testing.assert_array_equal(crops[-1], decoded[top:top + h, left:left + w])
+    # A smooth image shrunk by under 1.5×: the unfiltered resize moves pixels by about a level.
+    assert np.abs(fast - pil).mean() < 1.5
+  # PNGs, CMYK JPEGs and JPEGs that libjpeg warns about (junk before the end marker, as in some of
+  # ImageNet's files) go to PIL whole, with the same box.
+  simplejpeg, _ = image_ops.fast_jpeg_codecs()
+  junk = _junk_jpeg(200, 150)
+  with pytest.raises(ValueError, match="extraneous bytes"):
+    simplejpeg.decode_jpeg(junk)
+  for other in (_jpeg(120, 90, fmt="PNG"), _cmyk_jpeg(200, 150), junk):
+    np.testing.assert_array_equal(_run(_fused(32), {"image": other}, 5), _run(_fused(32, fast=False), {"image": other}, 5))
+  # Without the extra, fast=True is the PIL branch, pixel for pixel.
+  monkeypatch.setattr(image_ops, "fast_jpeg_codecs", lambda: None)
+  np.testing.assert_array_equal(_run(_fused(64), {"image": raw}, 3), _run(_fused(64, fast=False), {"image": raw}, 3))
+
+
+@pytest.mark.parametrize("fast", BRANCHES)
+def test_fused_crop_is_reproducible_and_takes_arrays_and_pngs(fast):
   raw = _jpeg(120, 90)
-  a, b = (_run(_fused(32) + "|flip_lr", {"image": raw}, seed=3) for _ in range(2))
+  spec = _fused(32, fast=fast)
+  a, b = (_run(spec + "|flip_lr", {"image": raw}, seed=3) for _ in range(2))
   np.testing.assert_array_equal(a, b)
-  assert any(not np.array_equal(a, _run(_fused(32) + "|flip_lr", {"image": raw}, seed=s)) for s in range(4, 8))
+  assert any(not np.array_equal(a, _run(spec + "|flip_lr", {"image": raw}, seed=s)) for s in range(4, 8))
   decoded = np.asarray(PIL.Image.open(io.BytesIO(raw)))
-  np.testing.assert_array_equal(_run(_fused(32), {"image": decoded}, seed=5),
-                                _run("inception_crop(32)", {"image": decoded}, seed=5))
-  png = _run(_fused(32), {"image": _jpeg(120, 90, fmt="PNG")}, seed=5)
+  np.testing.assert_array_equal(_run(spec, {"image": decoded}, seed=5), _run("inception_crop(32)", {"image": decoded}, seed=5))
+  png = _run(spec, {"image": _jpeg(120, 90, fmt="PNG")}, seed=5)
   assert png.shape == (32, 32, 3) and png.dtype == np.uint8
-  assert _run(_fused(16, channels=1), {"image": raw}).shape == (16, 16, 1)
+  grey = _run(_fused(16, channels=1, fast=fast), {"image": raw})
+  assert grey.shape == (16, 16, 1) and grey.dtype == np.uint8
+  assert _run(_fused(16, fast=fast), {"image": np.bytes_(raw)}).shape == (16, 16, 3)
 
 
 def test_which_specs_decode_first():
