@@ -37,6 +37,7 @@ def test_default_quick_run(data_dir, tmp_path):
 def test_sigterm_checkpoints_and_the_same_command_resumes(data_dir, tmp_path):
   workdir = tmp_path / "run"
   args = QUICK + [f"--workdir={workdir}", f"--config.dataset.data_dir={data_dir}",
+                  "--config.optimizer.schedule=constant",  # So that the resume may be shorter.
                   "--config.num_train_steps=100000", "--config.log_every_steps=5",
                   "--config.eval_every_steps=100000", "--config.checkpoint_every_steps=100000"]
   process = _launch(args)

@@ -162,11 +162,12 @@ def test_damaged_latest_checkpoint_falls_back_to_the_previous_one(tiny_config, t
 
 def test_no_readable_checkpoint_is_one_error_and_nothing_is_moved(tiny_config, tmp_path, damage_checkpoint):
   workdir = str(tmp_path / "run")
-  loop.train_and_evaluate(tiny_config(keep_checkpoints=1), workdir)
+  extendable = {"keep_checkpoints": 1, "optimizer.schedule": "constant"}
+  loop.train_and_evaluate(tiny_config(**extendable), workdir)
   checkpoints = os.path.join(workdir, "checkpoints")
   damage_checkpoint(os.path.join(checkpoints, "12"), "state")
   with pytest.raises(UserError, match="no checkpoint in .* can be read .*move that folder aside"):
-    loop.train_and_evaluate(tiny_config(keep_checkpoints=1, num_train_steps=16), workdir)
+    loop.train_and_evaluate(tiny_config(num_train_steps=16, **extendable), workdir)
   assert os.listdir(checkpoints) == ["12"]
 
 
