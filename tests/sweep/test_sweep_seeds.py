@@ -164,7 +164,7 @@ print(json.dumps(codes))
 def test_every_bad_input_row_is_one_line_before_any_trial(tmp_path):
   rows = [p.values for p in bad_input_rows("experiments/sweep.py")]
   commands, workdirs = [], []
-  for i, (name, tried, message) in enumerate(rows):
+  for i, (_, tried, _) in enumerate(rows):
     workdir = tmp_path / f"w{i}"
     if "a sweep run in `<workdir>`" in tried:  # The sweep.json a finished sweep leaves.
       trial.write_record(str(workdir), {"config": "configs/default.py:quick", "search": None, "search_trials": None,
@@ -178,7 +178,7 @@ def test_every_bad_input_row_is_one_line_before_any_trial(tmp_path):
   launcher = subprocess.run([sys.executable, "-c", FORKING_LAUNCHER], input=json.dumps(files), cwd=REPO,
                             capture_output=True, text=True, timeout=600)
   assert launcher.returncode == 0, launcher.stderr[-3000:]
-  for (name, _, message), code, (args, _, err), workdir in zip(rows, json.loads(launcher.stdout.splitlines()[-1]),
+  for (name, _, message), code, (_, _, err), workdir in zip(rows, json.loads(launcher.stdout.splitlines()[-1]),
                                                               files, workdirs):
     lines = open(err).read().strip().splitlines()
     assert (code, lines) == (2, [message.replace("<workdir>", str(workdir))]), name
