@@ -101,9 +101,10 @@ def test_ray_backend_on_a_local_ray(tmp_path, data_dir):
 
 
 def test_ray_backend_stops_lagging_trials_with_asha(tmp_path, data_dir):
+  # ASHA ranks by --metric (eval/loss, minimised): the trials report their eval records as eval_loss.
   pytest.importorskip("ray")
   result = _sweep(tmp_path, data_dir, "optimizer.learning_rate=0.1,0.03,0.001;optimizer.name=sgd;"
-                  "eval_every_steps=5;num_train_steps=30", "--backend=ray", "--asha")
+                  "eval_every_steps=5;num_train_steps=30", "--backend=ray", "--asha", "--metric=eval/loss")
   assert result.returncode == 0, result.stderr[-3000:]
   with open(tmp_path / "results.csv") as f:
     rows = list(csv.DictReader(f))

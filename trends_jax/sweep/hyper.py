@@ -7,7 +7,9 @@
       ])
 
 Every piece returns a list of trials, each a dict {config field: value}; `parse_command_line`
-reads the same from experiments/sweep.py's --sweep.
+reads the same from experiments/sweep.py's --sweep. `quasirandom` (trends_jax/sweep/search.py) spreads
+a trial budget over `Uniform`, `LogUniform` and `Choice` ranges; `seeds` repeats every trial over
+several values of `config.seed`.
 """
 
 import builtins
@@ -18,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from trends_jax.errors import UserError
+from trends_jax.sweep.search import Choice, LogUniform, Uniform, quasirandom  # noqa: F401 (pieces)
 
 Trial = dict[str, Any]
 
@@ -70,11 +73,18 @@ def parse_command_line(spec: str) -> list[Trial]:
     field, sep, values = part.partition("=")
     if not sep or not values:
       raise UserError(f"--sweep part {part!r} must look like field=value1,value2")
-    sweeps.append(sweep(field.strip(), [_literal(v.strip()) for v in values.split(",")]))
+    sweeps.append(sweep(field.strip(), [literal(v.strip()) for v in values.split(",")]))
   return product(sweeps)
 
 
-def _literal(text: str):
+def seeds(trials: list[Trial], num: int, first: int = 0) -> list[Trial]:
+  """Every trial over `num` seeds (config.seed = first, first + 1, …), the seed varying fastest."""
+  if num < 1:
+    raise UserError(f"--seeds must be at least 1, got {num}")
+  return product([trials, sweep("seed", range(first, first + num))])
+
+
+def literal(text: str):
   for cast in (int, float):
     try:
       return cast(text)

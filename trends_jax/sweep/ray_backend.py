@@ -5,9 +5,8 @@ import os
 import time
 
 from trends_jax.errors import UserError
-from trends_jax.sweep import trial
+from trends_jax.sweep import results, trial
 from trends_jax.sweep.hyper import Trial
-from trends_jax.sweep.results import collect
 
 
 def _ray_trainable(params: dict) -> None:
@@ -17,14 +16,16 @@ def _ray_trainable(params: dict) -> None:
   run = trial.trial_workdir(params["workdir"], overrides)
   if trial.is_done(run):
     return
-  process, log_file = trial.start(overrides, params["config_arg"], run)
+  process, log_file = trial.start(overrides, params["config_arg"], run, config_flags=tuple(params["config_flags"]))
+  split = params["split"]
   reported = 0
   try:
     while True:
       finished = process.poll() is not None
-      for record in trial.eval_records(run, reported):
+      # The records of the metric's split, as "<split>_<name>" (e.g. eval_loss), what ASHA ranks.
+      for record in [r for r in run.read_metrics() if r["split"] == split][reported:]:
         reported += 1
-        tune.report({f"eval_{k}": v for k, v in record.items() if k not in ("split",)})
+        tune.report({f"{split}_{k}": v for k, v in record.items() if k not in ("split",)})
       if finished:
         break
       time.sleep(0.5)
@@ -38,12 +39,13 @@ def _ray_trainable(params: dict) -> None:
 
 
 def run_ray(trials: list[Trial], config_arg: str, workdir: str, parallel: int = 1,
-            address: str | None = None, asha: bool = False, metric: str = "eval_accuracy",
-            mode: str = "max") -> list[dict]:
+            address: str | None = None, asha: bool = False,
+            metric: results.Metric = results.DEFAULT_METRIC, config_flags: tuple[str, ...] = (),
+            base_seed: int | None = None) -> list[dict]:
   """The same trials through Ray Tune, on a local Ray or the cluster at `address`.
 
   On a cluster, `workdir` must be on a filesystem every node sees. With `asha`, Tune's ASHA
-  scheduler stops trials whose `metric` lags at each evaluation: they end "preempted", with
+  scheduler stops trials whose `metric` (any logged split/name) lags at each evaluation: they end "preempted", with
   "stopped early by ASHA" as their error, and resume from their last checkpoint if run again.
   """
   try:
@@ -57,13 +59,14 @@ def run_ray(trials: list[Trial], config_arg: str, workdir: str, parallel: int = 
            log_to_driver=False, **({} if address else {"num_cpus": parallel}))
   path, sep, arg = config_arg.partition(":")
   param_space = {"overrides": tune.grid_search(trials), "config_arg": os.path.abspath(path) + sep + arg,
-                 "workdir": workdir}
+                 "workdir": workdir,
+                 "config_flags": list(config_flags), "split": metric.split}
   tuner = tune.Tuner(
       tune.with_resources(_ray_trainable, {"cpu": 1}),
       param_space=param_space,
       tune_config=tune.TuneConfig(
           max_concurrent_trials=parallel,
-          scheduler=ASHAScheduler(metric=metric, mode=mode, grace_period=1, reduction_factor=2) if asha else None),
+          scheduler=ASHAScheduler(metric=metric.column, mode=metric.mode, grace_period=1, reduction_factor=2) if asha else None),
       run_config=tune.RunConfig(name="tune", storage_path=os.path.join(workdir, "ray"), verbose=0))
   tuner.fit()
   # Ray ends a stopped trial's worker and its children at once, so the trial cannot say why.
@@ -76,4 +79,4 @@ def run_ray(trials: list[Trial], config_arg: str, workdir: str, parallel: int = 
       run.write_status("preempted", evals[-1]["step"] if evals else 0,
                        error="stopped early by ASHA" if asha else "the trial's process ended without a status",
                        **kept)
-  return collect(trials, workdir)
+  return results.collect(trials, workdir, metric, base_seed)

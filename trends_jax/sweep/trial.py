@@ -69,15 +69,16 @@ def _die_with_parent() -> None:
 
 
 def start(overrides: Trial, config_arg: str, run: Workdir, train_script: str | None = None,
-          env: dict | None = None):
-  """Starts experiments/train.py for one trial; output goes to <trial dir>/log.txt."""
+          env: dict | None = None, config_flags: tuple[str, ...] = ()):
+  """Starts experiments/train.py for one trial, the sweep command's own --config.* flags first;
+  output goes to <trial dir>/log.txt."""
   train_script = train_script or os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                                               "experiments", "train.py")
   os.makedirs(run.path, exist_ok=True)
   log_file = open(os.path.join(run.path, "log.txt"), "a")
   process = subprocess.Popen(
       [sys.executable, train_script, f"--config={config_arg}", f"--workdir={run.path}",
-       *override_flags(overrides)],
+       *config_flags, *override_flags(overrides)],
       stdout=log_file, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
       # Its own session, so that a Ray worker killed with its process group does not take the
       # trial down mid-write; the parent-death signal then lets it checkpoint and stop.
@@ -91,3 +92,33 @@ def record_bad_input(run: Workdir) -> None:
   with open(os.path.join(run.path, "log.txt")) as f:
     lines = [line.strip() for line in f if line.strip()]
   run.write_status("failed", 0, error=lines[-1] if lines else "")
+
+
+RECORD = "sweep.json"
+# What makes two sweep commands the same sweep: a resumed one must agree on these. (A grid may grow:
+# its new trials run, the finished ones are kept.)
+RECORD_KEYS = {"config": "--config", "overrides": "--config.* overrides", "search": "--search",
+               "search_trials": "--trials", "search_seed": "--search_seed"}
+
+
+def check_record(workdir: str, record: dict) -> None:
+  """Refuses a sweep directory that holds a sweep of another command (nothing there is touched)."""
+  path = os.path.join(workdir, RECORD)
+  if not os.path.exists(path):
+    return
+  with open(path) as f:
+    saved = json.load(f)
+  for key, name in RECORD_KEYS.items():
+    then, now = saved.get(key), record.get(key)
+    if then != now:
+      if isinstance(then, list) and isinstance(now, list):  # Name only what differs.
+        then, now = [x for x in then if x not in now] or "none", [x for x in now if x not in then] or "none"
+      raise UserError(f"sweep {workdir} was run with other {name} ({then} then, {now} now); "
+                      "use a new --workdir, or the same flags to resume")
+
+
+def write_record(workdir: str, record: dict) -> None:
+  """DIR/sweep.json: the sweep's command, its overrides and its trials."""
+  os.makedirs(workdir, exist_ok=True)
+  with open(os.path.join(workdir, RECORD), "w") as f:
+    json.dump(record, f, indent=2, sort_keys=True, default=str)
