@@ -192,21 +192,23 @@ def test_unknown_experiment_is_one_error_line(tmp_path):
 
 
 def test_quick_end_to_end_over_two_seeds_then_resumed(tmp_path, data_dir):
-  args = ["--quick", "--seeds=2", f"--data_dir={data_dir}", "--only=optimizer_paths,linear_vs_mlp"]
+  args = ["--quick", "--seeds=2", f"--data_dir={data_dir}", "--only=linear_vs_mlp,pixel_sequence"]
   result = _report(tmp_path, *args, timeout=300)
   assert result.returncode == 0, result.stderr[-3000:]
-  runs = {"optimizer_paths": [0], "linear_vs_mlp": [0, 1]}  # optimizer_paths is deterministic: one seed.
+  runs = {"linear_vs_mlp": [0, 1], "pixel_sequence": [0]}  # pixel_sequence compares no settings: one seed.
   for name, seeds in runs.items():
     assert sorted(os.listdir(tmp_path / name)) == [f"seed{k}" for k in seeds]
     for k in seeds:
       ran = json.loads((tmp_path / "logs" / f"{name}.seed{k}.json").read_text())
       assert ran["returncode"] == 0 and ran["quick"] and ran["seconds"] > 0 and ran["seed"] == k
-      assert (tmp_path / name / f"seed{k}" / "results.json").exists()
   assert "--seed=1" in json.loads((tmp_path / "logs" / "linear_vs_mlp.seed1.json").read_text())["command"]
-  assert "--seed" not in json.loads((tmp_path / "logs" / "optimizer_paths.seed0.json").read_text())["command"]
+  assert (tmp_path / "linear_vs_mlp" / "seed1" / "results.json").exists()
+  assert json.loads((tmp_path / "pixel_sequence" / "seed0" / "status.json").read_text())["state"] == "done"
+  assert "seed=" not in json.loads((tmp_path / "logs" / "pixel_sequence.seed0.json").read_text())["command"]
   page = (tmp_path / "report.html").read_text(encoding="utf-8")
-  assert _sections(page) == ["linear_vs_mlp", "optimizer_paths"] and "Quick mode" in page
-  assert "of 2 seeds)" in page and "mean ± std over 2 seeds" in page
+  assert _sections(page) == ["linear_vs_mlp", "pixel_sequence"] and "Quick mode" in page
+  assert "of 2 seeds)" in page and "mean ± std over 2 seeds" in page and "of 1 seed)" in page
+  assert page.count("data:image/png;base64,") == 3  # linear_vs_mlp's two figures (seed 0's), pixel_sequence's one.
   _assert_self_contained(page)
 
   stamps = {f: os.path.getmtime(tmp_path / "logs" / f) for f in os.listdir(tmp_path / "logs")}
