@@ -28,6 +28,7 @@ from trends_jax.training import loop
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data_dir", None, "TFDS data directory.")
+flags.DEFINE_integer("seed", 0, "The trainer's seed (config.seed): initialization, batches, dropout.")
 flags.DEFINE_list("budgets", None, "Parameter budgets to train at (default medium; quick small): small, medium.")
 
 IMAGE = (768, 1024, 3)  # The lecture's 1024×768 photo, height first.
@@ -137,6 +138,7 @@ def main(argv):
       config = scaffold.load_config("lecture/dense_vs_conv", f"{model},quick" if FLAGS.quick else model)
       config.model.update({"name": model, **kwargs})
       config.dataset.data_dir = FLAGS.data_dir
+      config.seed = FLAGS.seed
       run_dir = scaffold.output("runs", f"{budget}_{model}")
       print(f"--- {budget} {model}", flush=True)
       status = scaffold.run_user_code(loop.train_and_evaluate, config, run_dir)

@@ -29,7 +29,7 @@ from trends_jax.training import loop, trained
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data_dir", None, "TFDS data directory.")
 flags.DEFINE_integer("samples", None, "Thinned networks sampled per test image (default 100; quick 8).")
-flags.DEFINE_integer("seed", 0, "Seed of the dropout masks at test time.")
+flags.DEFINE_integer("seed", 0, "Seed of training (config.seed) and of the dropout masks at test time.")
 
 MATCH_POINTS = 0.01  # "Matches": within one point of accuracy.
 
@@ -107,6 +107,7 @@ def main(argv):
     scaffold.fail(f"--samples must be >= 1, got {samples}")
   config = scaffold.load_config("lecture/dropout_ensemble", "quick" if FLAGS.quick else None)
   config.dataset.data_dir = FLAGS.data_dir
+  config.seed = FLAGS.seed  # Another seed is another trained network, not only other masks.
   run_dir = scaffold.output("runs", "mlp_dropout")
   status = scaffold.run_user_code(lambda: loop.train_and_evaluate(config, run_dir))
   run = scaffold.run_user_code(lambda: trained.load(run_dir))

@@ -20,6 +20,7 @@ from trends_jax.training import loop
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data_dir", None, "TFDS data directory.")
+flags.DEFINE_integer("seed", 0, "The trainer's seed (config.seed): initialization, batches, dropout.")
 
 # variant: overrides (dotted paths) of configs/lecture/regularization.py.
 VARIANTS = {
@@ -57,6 +58,7 @@ def main(argv):
     config = scaffold.load_config("lecture/regularization", "quick" if FLAGS.quick else None)
     config.dataset.data_dir = FLAGS.data_dir
     config.update_from_flattened_dict(overrides)
+    config.seed = FLAGS.seed
     run_dir = scaffold.output("runs", variant)
     print(f"--- {variant}", flush=True)
     status = scaffold.run_user_code(loop.train_and_evaluate, config, run_dir)

@@ -2,7 +2,9 @@
 
 `SECTIONS` lists the experiments in the lecture's order. Each writes into `<workdir>/<name>/`
 (results.json with a "claims" dict {sentence: bool}, results.md, PNGs);
-`load` reads what a finished one left there, and `write` turns the outcomes into `report.html`
+an experiment whose claims compare settings runs once per seed, into `<workdir>/<name>/seed<k>/`;
+`load` reads what a finished one left there, `aggregate` turns the seeds' claims into one verdict
+per claim (`RULE`), and `write` turns the outcomes into `report.html`
 (one self-contained page: inline CSS, figures as data: URIs, nothing fetched) and its Markdown
 twin `report.md` (figures referenced by their relative paths).
 """
@@ -32,6 +34,8 @@ class Section:
   config: str | None = None
   status_claims: tuple[tuple[str, Callable[[dict], bool]], ...] = ()
   script: str | None = None  # The experiment's script, relative to the repository.
+  # Why one seed suffices (its claims compare no randomly trained settings); "": it runs over seeds.
+  one_seed: str = ""
 
   @property
   def path(self) -> str:
@@ -59,7 +63,9 @@ SECTIONS = (
             "activations", figures=("gradient_norms.png", "training_curves.png"), data_dir=True),
     Section(OPTIMIZERS, "On an ill-conditioned function like 10x² + y²/10 gradient descent zigzags; momentum "
             "damps the zigzag, and Adagrad-like methods rescale each parameter by its squared gradients.",
-            "optimizer_paths", figures=("bowl.png", "saddle.png")),
+            "optimizer_paths", figures=("bowl.png", "saddle.png"),
+            one_seed="deterministic: every optimizer starts from the same point on a fixed function, so another "
+                     "seed would repeat the same numbers."),
     Section(OVERFITTING, "A big network memorizes a small training set; L1/L2 penalties and dropout fight "
             "this, and they can be combined.", "regularization", figures=("curves.png",), data_dir=True),
     Section(OVERFITTING, "Dropout trains an ensemble of 2^N thinned networks, and the full network used at "
@@ -82,14 +88,19 @@ SECTIONS = (
             data_dir=True),
     Section(TEXT, "word2vec gives words in similar contexts close vectors, and relations become shared "
             "directions: woman − man ≈ queen − king, verb tense, country–capital.", "word_analogies",
-            figures=("male_female.png", "verb_tense.png", "country_capital.png"), data_dir=True),
+            figures=("male_female.png", "verb_tense.png", "country_capital.png"), data_dir=True,
+            one_seed="its claims test one trained model's vectors against fixed thresholds; they compare no "
+                     "settings."),
     Section(TEXT, "CBOW (a word from its context) and skip-gram (the context from a word) both learn such "
             "vectors.", "bench_word2vec", figures=("comparison.png",), data_dir=True,
-            script="experiments/bench/word2vec.py"),
+            script="experiments/bench/word2vec.py",
+            one_seed="each architecture's vectors are tested against fixed thresholds, not against each other "
+                     "(and the benchmark script takes no --seed)."),
     Section(SEQUENCES, "An image can be classified by an LSTM that reads it as a sequence of pixels.",
             "pixel_sequence", figures=("curves.png",), data_dir=True, config="pixel_sequence.py:digits",
             status_claims=(("an LSTM reading the 64 pixels of an 8×8 digit one at a time classifies it "
-                            "(test accuracy > 0.9)", lambda status: status.get("eval_accuracy", 0) > 0.9),)),
+                            "(test accuracy > 0.9)", lambda status: status.get("eval_accuracy", 0) > 0.9),),
+            one_seed="one run against a fixed threshold; it compares no settings."),
     Section(SEQUENCES, "Unrolled over a long sequence a plain RNN's gradients vanish, while the LSTM's gates "
             "carry information across it.", "long_range", figures=("mse_by_length.png", "gradient_by_lag.png")),
 )
@@ -105,6 +116,79 @@ class Outcome:
   ran: dict | None = None  # The report's record of running it: command, quick, seconds, stderr tail.
   collected: bool = False  # Its results were there before this report started.
   written: str = ""  # When its results were written.
+  # Every finished seed's results, by seed; `results` (tables, notes, figures) is the first seed's.
+  seed_results: dict[int, dict] = dataclasses.field(default_factory=dict)
+
+  @property
+  def seeds(self) -> list[int]:
+    return sorted(self.seed_results) or ([0] if self.results is not None else [])
+
+  def claims(self) -> dict[str, tuple[str, int, int]]:
+    """Each claim's verdict across the seeds: {claim: (verdict, seeds where it holds, seeds measuring it)}."""
+    per_seed = self.seed_results or ({0: self.results} if self.results is not None else {})
+    return aggregate([per_seed[k].get("claims", {}) for k in sorted(per_seed)])
+
+
+def seed_dir(workdir: str, name: str, seed: int) -> str:
+  """Where seed `seed` of experiment `name` runs and writes."""
+  return os.path.join(workdir, name, f"seed{seed}")
+
+
+HOLDS, DISAGREES, INCONCLUSIVE, UNMEASURED = "holds", "disagrees", "inconclusive", "unmeasured"
+RULE = ("Every experiment whose claims compare two or more settings ran once per seed (seed k in its folder's "
+        "seedk, with the seed of initialization, batches and dropout set to k), and each claim's verdict "
+        "comes from the seeds' own verdicts: it holds if it holds for every seed, the measurements disagree with "
+        "it if it fails for every seed, and it is inconclusive otherwise, as the difference it states is then "
+        "within the spread of the seeds. An experiment run with one seed says why; with one seed a verdict is "
+        "that seed's.")
+
+
+def aggregate(claim_sets: list[dict]) -> dict[str, tuple[str, int, int]]:
+  """{claim: (verdict, seeds where it holds, seeds that measured it)} from per-seed {claim: bool} dicts
+  (claims in the order first seen; a value other than a bool is not a measurement), by `RULE`."""
+  counts: dict[str, list[int]] = {}
+  for claims in claim_sets:
+    for claim, value in claims.items():
+      held_measured = counts.setdefault(claim, [0, 0])
+      if isinstance(value, bool):
+        held_measured[0] += value
+        held_measured[1] += 1
+  return {claim: (UNMEASURED if n == 0 else HOLDS if held == n else DISAGREES if held == 0 else INCONCLUSIVE,
+                  held, n) for claim, (held, n) in counts.items()}
+
+
+def seed_tables(outcome: "Outcome") -> dict[str, list[dict]]:
+  """Each table of the first seed whose rows line up across the seeds (same rows, same text cells), with
+  every numeric cell as mean ± standard deviation (ddof=1) over the seeds; {} with fewer than two seeds."""
+  per_seed = [outcome.seed_results[k] for k in outcome.seeds if k in outcome.seed_results]
+  if len(per_seed) < 2:
+    return {}
+  tables = {}
+  for name, rows in per_seed[0].get("tables", {}).items():
+    others = [seed.get("tables", {}).get(name) for seed in per_seed]
+    if not rows or any(not isinstance(t, list) or len(t) != len(rows) for t in others):
+      continue
+    aggregated = []
+    for i, row in enumerate(rows):
+      cells = [t[i] for t in others]
+      out = {}
+      for key, value in row.items():
+        values = [c.get(key) for c in cells]
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+          mean = sum(values) / len(values)
+          std = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+          out[key] = f"{report.format_cell(mean)} ± {report.format_cell(std)}"
+        elif all(v == value for v in values):
+          out[key] = value
+        else:
+          break  # The seeds' rows differ in a text cell: they do not line up.
+      else:
+        aggregated.append(out)
+        continue
+      break
+    if len(aggregated) == len(rows):
+      tables[f"{name} (mean ± std over {len(per_seed)} seeds)"] = aggregated
+  return tables
 
 
 def load(section: Section, path: str) -> dict | None:
@@ -155,19 +239,26 @@ def written_at(section: Section, path: str) -> str:
   return datetime.datetime.fromtimestamp(os.path.getmtime(file)).strftime("%Y-%m-%d %H:%M")
 
 
-# A claim's value → (CSS class, words); anything but true or false means it was not measured.
-VERDICTS = {True: ("holds", "✓ holds"), False: ("disagrees", "✗ the measurements disagree with the lecture"),
-            None: ("unmeasured", "? not measured")}
+# A verdict (or one seed's bool) → (CSS class, words); anything else means it was not measured.
+VERDICTS = {HOLDS: ("holds", "✓ holds"), DISAGREES: ("disagrees", "✗ the measurements disagree with the lecture"),
+            INCONCLUSIVE: ("inconclusive", "~ inconclusive: the seeds disagree"),
+            UNMEASURED: ("unmeasured", "? not measured")}
 
 
 def verdict(value) -> tuple[str, str]:
-  return VERDICTS[value if isinstance(value, bool) else None]
+  if isinstance(value, bool):
+    value = HOLDS if value else DISAGREES
+  return VERDICTS.get(value, VERDICTS[UNMEASURED])
 
 
-def verdicts(outcome: Outcome) -> tuple[int, int]:
-  """(claims that hold, claims that do not) of a finished experiment."""
-  claims = (outcome.results or {}).get("claims", {}).values()
-  return sum(v is True for v in claims), sum(v is False for v in claims)
+def _seed_count(held: int, measured: int) -> str:
+  return f"holds in {held} of {measured} seed{'s' if measured != 1 else ''}"
+
+
+def verdicts(outcome: Outcome) -> tuple[int, int, int]:
+  """(claims that hold, claims that do not, inconclusive claims) of a finished experiment, across its seeds."""
+  found = [v for v, _, _ in outcome.claims().values()]
+  return found.count(HOLDS), found.count(DISAGREES), found.count(INCONCLUSIVE)
 
 
 # ---- page ----------------------------------------------------------------------------------------
@@ -180,6 +271,7 @@ blockquote { margin: 0.8em 0; padding: 0.6em 1em; background: #f3f3f7; border-le
 .holds { color: #17622a; margin: 0.2em 0; }
 .disagrees { color: #9b1111; background: #fde8e8; border: 2px solid #c33; padding: 0.5em 0.8em; margin: 0.4em 0; }
 .unmeasured { color: #666; }
+.inconclusive { color: #7a5a00; background: #fff8e1; border: 1px solid #c90; padding: 0.3em 0.8em; margin: 0.3em 0; }
 .failed { background: #fff3cd; border: 2px solid #c90; padding: 0.6em 1em; }
 .quick { background: #fff3cd; padding: 0.6em 1em; border: 1px solid #c90; }
 .run { color: #666; font-size: 0.9em; }
@@ -221,17 +313,23 @@ def _data_uri(path: str) -> str:
     return "data:image/png;base64," + base64.b64encode(f.read()).decode("ascii")
 
 
-def _claim_html(claim: str, value) -> str:
-  css, words = verdict(value)
-  return f'<li class="{css}"><b>{words}:</b> {html.escape(claim)}</li>'
+def _claim_html(claim: str, value: tuple[str, int, int]) -> str:
+  css, words = verdict(value[0])
+  return f'<li class="{css}"><b>{words}:</b> {html.escape(claim)} <small>({_seed_count(*value[1:])})</small></li>'
 
 
 def _provenance(outcome: Outcome) -> str:
   ran = outcome.ran
   how = f"{ran['command']} in {ran['seconds']:.0f} s{' (quick mode)' if ran.get('quick') else ''}" if ran else ""
+  seeds = outcome.seeds
+  if outcome.section.one_seed:
+    over = f" One seed: {outcome.section.one_seed}"
+  else:
+    over = (f" Seeds {', '.join(map(str, seeds))}; the figures and tables are seed {seeds[0]}'s." if len(seeds) > 1
+            else f" Seed {seeds[0]} only." if seeds else "")
   if outcome.collected:
-    return f"Collected: results written {outcome.written} by " + (how or "an earlier run") + "."
-  return f"Ran for this report: {how}."
+    return f"Collected: results written {outcome.written} by " + (how or "an earlier run") + "." + over
+  return f"Ran for this report: {how}." + over
 
 
 def _section_html(outcome: Outcome, path: str) -> str:
@@ -249,7 +347,7 @@ def _section_html(outcome: Outcome, path: str) -> str:
         f"{html.escape(ran.get('command', ''))}<br>The last lines of its stderr:"
         f"<pre>{html.escape(ran.get('stderr_tail', ''))}</pre></div>"])
   results = outcome.results
-  claims = results.get("claims", {})
+  claims = outcome.claims()
   parts.append(f'<p class="run">{html.escape(_provenance(outcome))}</p>')
   if claims:
     parts.append('<ul class="verdicts">' + "".join(_claim_html(c, v) for c, v in claims.items()) + "</ul>")
@@ -261,7 +359,7 @@ def _section_html(outcome: Outcome, path: str) -> str:
   for figure in figures(s, path):
     alt = html.escape(f"{s.name}: {os.path.basename(figure)}")
     parts.append(f'<img src="{_data_uri(figure)}" alt="{alt}">')
-  for name, rows in results.get("tables", {}).items():
+  for name, rows in {**results.get("tables", {}), **seed_tables(outcome)}.items():
     parts.append(_html_table(name, rows))
   return "\n".join(parts)
 
@@ -269,10 +367,12 @@ def _section_html(outcome: Outcome, path: str) -> str:
 def _summary_rows(outcomes: list[Outcome]) -> list[dict]:
   rows = []
   for o in outcomes:
-    holds, disagrees = verdicts(o)
+    holds, disagrees, inconclusive = verdicts(o)
+    done = o.state == "done"
     rows.append({"lecture": o.section.lecture, "experiment": o.section.name, "state": o.state,
-                 "claims that hold": holds if o.state == "done" else "",
-                 "claims the measurements disagree with": disagrees if o.state == "done" else ""})
+                 "seeds": len(o.seeds) if done else "", "claims that hold": holds if done else "",
+                 "claims the measurements disagree with": disagrees if done else "",
+                 "inconclusive claims": inconclusive if done else ""})
   return rows
 
 
@@ -290,7 +390,7 @@ TITLE = "Trends in deep learning: the lecture's claims, measured"
 INTRO = ("Each section of the lecture (\"Trends in data analysis, article 1\") states a claim; beside it "
          "are the measurements of the trends_jax experiment that tests it: the claims it checks against its "
          "own numbers, its figures and its tables. A claim the numbers do not support is marked "
-         "\"the measurements disagree with the lecture\".")
+         "\"the measurements disagree with the lecture\". " + RULE)
 QUICK_NOTE = ("Quick mode: the experiments run here were their tiny --quick versions, which exercise the "
               "code but are too small to test the lecture; their verdicts mean nothing.")
 
@@ -306,6 +406,11 @@ def _summary_html(outcomes: list[Outcome]) -> str:
   return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def _shown_dir(workdir: str, outcome: Outcome) -> str:
+  """The folder whose figures the section shows: its first seed's."""
+  return seed_dir(workdir, outcome.section.name, outcome.seeds[0] if outcome.seeds else 0)
+
+
 def write_html(workdir: str, outcomes: list[Outcome], quick: bool) -> str:
   body = [f"<h1>{TITLE}</h1>", f"<p>{html.escape(INTRO)}</p>",
           f'<p class="run">Generated {datetime.datetime.now():%Y-%m-%d %H:%M} from {html.escape(workdir)}.</p>']
@@ -314,7 +419,7 @@ def write_html(workdir: str, outcomes: list[Outcome], quick: bool) -> str:
   body.append(_summary_html(outcomes))
   for heading, group in _grouped(outcomes):
     body.append(f"<h2>{html.escape(heading)}</h2>")
-    body += [_section_html(o, os.path.join(workdir, o.section.name)) for o in group]
+    body += [_section_html(o, _shown_dir(workdir, o)) for o in group]
   page = ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
           f"<title>{TITLE}</title><style>{STYLE}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
   path = os.path.join(workdir, "report.html")
@@ -336,14 +441,14 @@ def _section_markdown(outcome: Outcome, path: str, workdir: str) -> str:
                               "```\n" + ran.get("stderr_tail", "") + "\n```\n"])
   results = outcome.results
   parts.append(f"*{_provenance(outcome)}*\n")
-  claims = results.get("claims", {})
-  lines = [f"- **{verdict(v)[1]}**: {c}" for c, v in claims.items()]
+  claims = outcome.claims()
+  lines = [f"- **{verdict(v[0])[1]}**: {c} ({_seed_count(*v[1:])})" for c, v in claims.items()]
   parts.append("\n".join(lines) + "\n" if lines else "*This experiment records no claims.*\n")
   if results.get("notes"):
     parts.append(results["notes"] + "\n")
   for figure in figures(s, path):
     parts.append(f"![{s.name}: {os.path.basename(figure)}]({os.path.relpath(figure, workdir)})\n")
-  for name, rows in results.get("tables", {}).items():
+  for name, rows in {**results.get("tables", {}), **seed_tables(outcome)}.items():
     if rows:
       cells = [{c: _text_cell(r.get(c, "")).replace("|", "\\|") for c in _columns(rows)} for r in rows]
       parts.append(f"#### {name}\n\n" + report.markdown_table(cells))
@@ -357,7 +462,7 @@ def write_markdown(workdir: str, outcomes: list[Outcome], quick: bool) -> str:
   parts.append(report.markdown_table(_summary_rows(outcomes)))
   for heading, group in _grouped(outcomes):
     parts.append(f"## {heading}\n")
-    parts += [_section_markdown(o, os.path.join(workdir, o.section.name), workdir) for o in group]
+    parts += [_section_markdown(o, _shown_dir(workdir, o), workdir) for o in group]
   path = os.path.join(workdir, "report.md")
   with open(path, "w", encoding="utf-8") as f:
     f.write("\n".join(parts))

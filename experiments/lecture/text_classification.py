@@ -26,6 +26,7 @@ from trends_jax.training import loop
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data_dir", None, "TFDS data directory.")
+flags.DEFINE_integer("seed", 0, "The trainer's seed (config.seed): initialization, batches, dropout.")
 
 # run name: (config file, argument, what the table calls it)
 RUNS = {
@@ -89,6 +90,7 @@ def main(argv):
       arg = f"{arg},quick" if arg else "quick"
     config = scaffold.load_config(config_name, arg)
     config.dataset.data_dir = FLAGS.data_dir
+    config.seed = FLAGS.seed
     config.dataset.train_eval_split = "train"  # 1,781 articles: cheap next to training.
     run_dir = scaffold.output("runs", run)
     print(f"--- {run}: configs/{config_name}.py{':' + arg if arg else ''}", flush=True)

@@ -26,6 +26,7 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("vectors", None, "Trained vectors in word2vec format; default: train them first.")
 flags.DEFINE_bool("binary", False, "--vectors is in the binary word2vec format.")
 flags.DEFINE_string("data_dir", None, "TFDS data directory.")
+flags.DEFINE_integer("seed", 0, "The trainer's seed (config.seed): initialization, batches, dropout.")
 
 # picture: (pairs in the lecture's order, the questions-words section that tests the same offset)
 PICTURES = {
@@ -47,6 +48,7 @@ def trained_vectors() -> word_vectors.WordVectors:
   from trends_jax.training import loop
   config = scaffold.load_config("word2vec_skipgram", "quick" if FLAGS.quick else None)
   config.dataset.data_dir = FLAGS.data_dir
+  config.seed = FLAGS.seed
   run = scaffold.output("run")
   status = loop.train_and_evaluate(config, run)
   if status["state"] != "done":

@@ -1,5 +1,6 @@
 """The lecture's experiments in --quick mode: every code path, the contract-4 outputs."""
 
+import json
 import os
 
 
@@ -17,7 +18,7 @@ def test_optimizer_paths(tmp_path, run_experiment):
 
 
 def test_regularization(tmp_path, data_dir, run_experiment, assert_claims):
-  results, markdown = run_experiment("lecture/regularization", tmp_path, f"--data_dir={data_dir}")
+  results, markdown = run_experiment("lecture/regularization", tmp_path, f"--data_dir={data_dir}", "--seed=1")
   rows = results["tables"]["final accuracies"]
   assert [r["variant"] for r in rows] == ["none", "l2", "l1", "dropout_0.2", "dropout_0.5", "dropout_0.5+l2"]
   for r in rows:
@@ -25,6 +26,7 @@ def test_regularization(tmp_path, data_dir, run_experiment, assert_claims):
     assert abs(r["gap"] - (r["train_accuracy"] - r["test_accuracy"])) < 1e-9
   assert os.path.getsize(tmp_path / "curves.png") > 10_000
   assert os.path.exists(tmp_path / "runs" / "l2" / "status.json")
+  assert json.loads((tmp_path / "runs" / "l2" / "config.json").read_text())["seed"] == 1  # --seed is the trainer's.
   claims = assert_claims(results, markdown, expected=6)
   none = rows[0]
   assert claims["without regularization it overfits (train accuracy more than 5 points above test accuracy)"] == (
