@@ -31,55 +31,6 @@ def training_curves(records: list[dict], path: str, title: str = "") -> None:
   save(fig, path)
 
 
-def sweep_results(rows: list[dict], path: str, metric: str = "best_eval_accuracy") -> None:
-  """`metric` against the learning rate (log axis), one line per value of the other swept fields;
-  for a full 2-D grid of two other fields, a heatmap instead."""
-  import json
-  import math
-
-  import numpy as np
-
-  points = [(json.loads(r["overrides"]), float(r[metric])) for r in rows
-            if r.get(metric) not in (None, "") and math.isfinite(float(r[metric]))]
-  if not points:
-    raise ValueError(f"no finished trial has {metric}")
-  fields = sorted({f for overrides, _ in points for f in overrides})
-  lr_field = "optimizer.learning_rate"
-  fig, ax = plt.subplots(figsize=(7, 4.5))
-  if lr_field in fields:
-    others = [f for f in fields if f != lr_field]
-    groups = {}
-    for overrides, value in points:
-      key = ", ".join(f"{f.split('.')[-1]}={overrides.get(f)}" for f in others) or "all"
-      groups.setdefault(key, []).append((overrides[lr_field], value))
-    for key, values in sorted(groups.items()):
-      values.sort()
-      ax.plot(*zip(*values), marker="o", label=key)
-    ax.set_xscale("log")
-    ax.set_xlabel("learning rate")
-    ax.set_ylabel(metric)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-  elif len(fields) == 2:
-    xs = sorted({o[fields[0]] for o, _ in points}, key=str)
-    ys = sorted({o[fields[1]] for o, _ in points}, key=str)
-    grid = np.full((len(ys), len(xs)), np.nan)
-    for overrides, value in points:
-      grid[ys.index(overrides[fields[1]]), xs.index(overrides[fields[0]])] = value
-    image = ax.imshow(grid, cmap="viridis", aspect="auto")
-    ax.set_xticks(range(len(xs)), [str(x) for x in xs], rotation=45)
-    ax.set_yticks(range(len(ys)), [str(y) for y in ys])
-    ax.set_xlabel(fields[0])
-    ax.set_ylabel(fields[1])
-    fig.colorbar(image, label=metric)
-  else:
-    labels = [json.dumps(o, sort_keys=True) for o, _ in points]
-    ax.barh(range(len(points)), [v for _, v in points])
-    ax.set_yticks(range(len(points)), labels, fontsize=6)
-    ax.set_xlabel(metric)
-  save(fig, path)
-
-
 def analogy_offsets(vectors, pairs: list[tuple[str, str]], path: str, title: str = "") -> None:
   """The words of `pairs` projected on their first two principal components, with an arrow from
   the first to the second word of each pair: parallel arrows show a shared offset (male→female,
