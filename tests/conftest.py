@@ -104,3 +104,49 @@ def bad_input_rows(launcher: str) -> list:
       rows.append(pytest.param(name, tried, message.strip("`"), id=name.replace(" ", "_")))
   assert rows, f"docs/bad_input.md has no rows under '## {launcher}'"
   return rows
+
+
+# Runs each command from one process that imports `preload` once and forks a child per command,
+# which runs the launcher as `python <script> …` would (`__main__`, its argv, experiments/ first on
+# sys.path), with its own stdout, stderr and exit code: a launcher's seconds of imports are paid once.
+_FORKING_LAUNCHER = r"""
+import importlib, json, os, runpy, sys, traceback
+script, preload, commands = json.load(sys.stdin)
+for module in preload:
+  importlib.import_module(module)
+sys.path[0] = "experiments"
+codes = []
+for args, out, err in commands:
+  pid = os.fork()
+  if pid == 0:
+    for fd, path in ((1, out), (2, err)):
+      os.dup2(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644), fd)
+    sys.argv = [script, *args]
+    code = 0
+    try:
+      runpy.run_path(script, run_name="__main__")
+    except SystemExit as e:
+      code = e.code if isinstance(e.code, int) else int(e.code is not None)
+    except BaseException:
+      traceback.print_exc()
+      code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+  codes.append(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+print(json.dumps(codes))
+"""
+
+
+def launch_forked(script: str, commands: list[list[str]], tmp, preload: tuple[str, ...] = ()) -> list:
+  """`python <script> <args>` for each of `commands` (args lists), as subprocess.CompletedProcess."""
+  import json
+  import subprocess
+  import sys
+  files = [[args, str(tmp / f"{i}.out"), str(tmp / f"{i}.err")] for i, args in enumerate(commands)]
+  launcher = subprocess.run([sys.executable, "-c", _FORKING_LAUNCHER], input=json.dumps([script, list(preload), files]),
+                            cwd=REPO, capture_output=True, text=True, timeout=900)
+  assert launcher.returncode == 0, launcher.stderr[-3000:]
+  codes = json.loads(launcher.stdout.splitlines()[-1])
+  return [subprocess.CompletedProcess(args, code, open(out).read(), open(err).read())
+          for (args, out, err), code in zip(files, codes)]

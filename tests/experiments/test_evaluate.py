@@ -13,44 +13,16 @@ import re
 import runpy
 import shutil
 import subprocess
-import sys
 
 import jax
 import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import REPO, bad_input_rows
+from tests.conftest import REPO, bad_input_rows, launch_forked
 from trends_jax import data
 from trends_jax.run.workdir import Workdir
 from trends_jax.training import config as config_lib, loop, supervised, trained
-
-# Reads [[args, stdout file, stderr file], …] as JSON on stdin; prints each command's exit code.
-FORKING_LAUNCHER = r"""
-import json, os, runpy, sys, traceback
-import sklearn.metrics, trends_jax.run.plots, trends_jax.training.trained  # Imported once, before the forks.
-sys.path[0] = "experiments"
-codes = []
-for args, out, err in json.load(sys.stdin):
-  pid = os.fork()
-  if pid == 0:
-    for fd, path in ((1, out), (2, err)):
-      os.dup2(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644), fd)
-    sys.argv = ["experiments/evaluate.py", *args]
-    code = 0
-    try:
-      runpy.run_path("experiments/evaluate.py", run_name="__main__")
-    except SystemExit as e:
-      code = e.code if isinstance(e.code, int) else int(e.code is not None)
-    except BaseException:
-      traceback.print_exc()
-      code = 1
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
-  codes.append(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
-print(json.dumps(codes))
-"""
 
 
 def _config(spec: str):
@@ -60,13 +32,8 @@ def _config(spec: str):
 
 def _evaluate_all(commands: list[list[str]], tmp) -> list[subprocess.CompletedProcess]:
   """Runs `python experiments/evaluate.py <args>` for each of `commands`, in one forking process."""
-  files = [[args, str(tmp / f"{i}.out"), str(tmp / f"{i}.err")] for i, args in enumerate(commands)]
-  launcher = subprocess.run([sys.executable, "-c", FORKING_LAUNCHER], input=json.dumps(files), cwd=REPO,
-                            capture_output=True, text=True, timeout=900)
-  assert launcher.returncode == 0, launcher.stderr[-3000:]
-  codes = json.loads(launcher.stdout.splitlines()[-1])
-  return [subprocess.CompletedProcess(args, code, open(out).read(), open(err).read())
-          for (args, out, err), code in zip(files, codes)]
+  return launch_forked("experiments/evaluate.py", commands, tmp,
+                       preload=("sklearn.metrics", "trends_jax.run.plots", "trends_jax.training.trained"))
 
 
 def _import(workdir, config, variables):

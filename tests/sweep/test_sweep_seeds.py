@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy.stats import qmc
 
-from tests.conftest import REPO, bad_input_rows
+from tests.conftest import REPO, bad_input_rows, launch_forked
 from trends_jax.errors import UserError
 from trends_jax.sweep import hyper, local, results, search, trial
 
@@ -132,35 +132,6 @@ def test_overrides_and_seeds_reach_every_trial(tmp_path, data_dir):
   assert sorted(os.listdir(tmp_path / "trials")) == before
 
 
-# Runs each command from one process that imports the launcher's modules once and forks a child
-# per command (as `python experiments/sweep.py …`); prints the exit codes.
-FORKING_LAUNCHER = r"""
-import json, os, runpy, sys, traceback
-import trends_jax.sweep.results, trends_jax.training.supervised  # Imported once, before the forks.
-sys.path[0] = "experiments"
-codes = []
-for args, out, err in json.load(sys.stdin):
-  pid = os.fork()
-  if pid == 0:
-    for fd, path in ((1, out), (2, err)):
-      os.dup2(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644), fd)
-    sys.argv = ["experiments/sweep.py", *args]
-    code = 0
-    try:
-      runpy.run_path("experiments/sweep.py", run_name="__main__")
-    except SystemExit as e:
-      code = e.code if isinstance(e.code, int) else int(e.code is not None)
-    except BaseException:
-      traceback.print_exc()
-      code = 1
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
-  codes.append(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
-print(json.dumps(codes))
-"""
-
-
 def test_every_bad_input_row_is_one_line_before_any_trial(tmp_path):
   rows = [p.values for p in bad_input_rows("experiments/sweep.py")]
   commands, workdirs = [], []
@@ -174,12 +145,9 @@ def test_every_bad_input_row_is_one_line_before_any_trial(tmp_path):
                      *([] if any(f.startswith(("--sweep", "--search")) for f in flags)
                        else ["--sweep=optimizer.learning_rate=0.1"]), *flags])
     workdirs.append(workdir)
-  files = [[args, str(tmp_path / f"{i}.out"), str(tmp_path / f"{i}.err")] for i, args in enumerate(commands)]
-  launcher = subprocess.run([sys.executable, "-c", FORKING_LAUNCHER], input=json.dumps(files), cwd=REPO,
-                            capture_output=True, text=True, timeout=600)
-  assert launcher.returncode == 0, launcher.stderr[-3000:]
-  for (name, _, message), code, (_, _, err), workdir in zip(rows, json.loads(launcher.stdout.splitlines()[-1]),
-                                                              files, workdirs):
-    lines = open(err).read().strip().splitlines()
-    assert (code, lines) == (2, [message.replace("<workdir>", str(workdir))]), name
+  results = launch_forked("experiments/sweep.py", commands, tmp_path,
+                          preload=("trends_jax.sweep.results", "trends_jax.training.supervised"))
+  for (name, _, message), result, workdir in zip(rows, results, workdirs):
+    lines = result.stderr.strip().splitlines()
+    assert (result.returncode, lines) == (2, [message.replace("<workdir>", str(workdir))]), name
     assert not (workdir / "trials").exists() and (not workdir.exists() or os.listdir(workdir) == ["sweep.json"]), name
