@@ -115,7 +115,8 @@ class Evaluation:
     self.spec = data.DatasetSpec.from_config(dataset)
     self.split = split or dataset.eval_split
     try:
-      self.source = data.data_source(self.spec.name, self.split, self.spec.data_dir)
+      # The trainer's own reader: JPEG bytes for a preprocessing that decodes them, the cache.
+      self.source = data.examples(self.spec, self.split)
     except UserError:
       raise
     except ValueError as e:  # TFDS's own message for a malformed slice.

@@ -7,7 +7,7 @@ import pytest
 from flax import traverse_util
 
 from trends_jax.errors import UserError
-from trends_jax.training import finetune, loop, trained
+from trends_jax.training import finetune, loop, steps, trained
 
 
 def _flat(variables):
@@ -55,7 +55,7 @@ def test_start_from_matches_by_path_and_shape(tiny_config, tmp_path):
   other = {"params": {"dense": {"kernel": jax.ShapeDtypeStruct((3, 3), np.float32)}}}
   with pytest.raises(UserError, match=r"none of its \d+ tensors fits this model .*config.model.name"):
     finetune.start_from(source, other)
-  overlaid = finetune.overlay(jax.tree.map(np.zeros_like, loaded), {"params": {"head": loaded["params"]["head"]}})
+  overlaid = steps.overlay(jax.tree.map(np.zeros_like, loaded), {"params": {"head": loaded["params"]["head"]}})
   np.testing.assert_array_equal(overlaid["params"]["head"]["kernel"], loaded["params"]["head"]["kernel"])
   assert not np.any(overlaid["params"]["conv0"]["kernel"])
 

@@ -86,12 +86,3 @@ def start_from(workdir: str, target: dict, freeze: str = "", output_layer: str =
              + (f" (other shape there: {'; '.join(reshaped[:2])})" if reshaped else "")
              + (f"; frozen: {len(frozen)} of {len(params)} parameter tensors" if frozen else ""))
   return Start(traverse_util.unflatten_dict(matched, sep="/"), frozen, summary)
-
-
-def overlay(variables: dict, start: dict | None) -> dict:
-  """`variables` with the leaves of `start` (a sub-tree of the same collections) in their place."""
-  if not start:
-    return variables
-  flat = _flat(variables)
-  flat.update(_flat(start))
-  return traverse_util.unflatten_dict(flat, sep="/")

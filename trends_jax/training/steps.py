@@ -14,9 +14,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import optax
+from flax import traverse_util
 from flax.training import train_state
-
-from trends_jax.training import finetune
 
 
 class TrainState(train_state.TrainState):
@@ -34,12 +33,21 @@ def create_train_state(model: nn.Module, tx: optax.GradientTransformation, rng: 
   `ema_params` starts as a copy of the parameters."""
   params_rng, dropout_rng, state_rng = jax.random.split(rng, 3)
   variables = model.init({"params": params_rng, "dropout": dropout_rng}, example_inputs, train=False)
-  variables = finetune.overlay(variables, initial_variables)
+  variables = overlay(variables, initial_variables)
   params = variables["params"]
   # A copy, not the same arrays: a donated state must not hold one buffer twice.
   ema_params = jax.tree.map(lambda p: jnp.array(p, jnp.float32, copy=True), params) if ema else None
   return TrainState.create(apply_fn=model.apply, params=params, tx=tx,
                            batch_stats=variables.get("batch_stats"), rng=state_rng, ema_params=ema_params)
+
+
+def overlay(variables: dict, start: dict | None) -> dict:
+  """`variables` with the leaves of `start` (a sub-tree of the same collections) in their place."""
+  if not start:
+    return variables
+  flat = traverse_util.flatten_dict(variables, sep="/")
+  flat.update(traverse_util.flatten_dict(start, sep="/"))
+  return traverse_util.unflatten_dict(flat, sep="/")
 
 
 def _variables(params, batch_stats) -> dict:
