@@ -69,6 +69,8 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
   if "init_from" in config and config.init_from is None:  # A fine-tuning config leaves it to be set.
     raise UserError("this config fine-tunes from other weights: set --config.init_from=DIR (a trained run, or "
                     "a workdir of experiments/import_weights.py)")
+  if config.get("freeze") and not config.get("init_from"):
+    raise UserError("config.freeze needs config.init_from: the weights to keep fixed come from another workdir")
   models.MODELS.get(config.model.name)
   losses.LOSSES.get(config.loss.name)
   accum = config.get("grad_accum_steps", 1)
@@ -124,8 +126,6 @@ def build_program(config: ml_collections.ConfigDict, strategy, example_inputs, n
                                 output_layer=order[-1].rpartition("/")[0])
     if start.frozen:
       tx = optim.freeze(tx, finetune.frozen_mask(start.frozen))
-  elif config.get("freeze"):
-    raise UserError("config.freeze needs config.init_from: the weights to keep fixed come from another workdir")
   ema_decay = config.get("ema_decay", 0.0)
   make_state = functools.partial(steps.create_train_state, model, tx, jax.random.PRNGKey(config.seed), example_inputs,
                                  ema=ema_decay > 0)
