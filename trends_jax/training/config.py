@@ -25,7 +25,7 @@ RESUMABLE_CHANGES = frozenset({
     "checkpoint_every_steps", "keep_checkpoints", "parallel", "dataset.data_dir",
     "dataset.read_threads", "dataset.cache", "eval_batch_size", "dataset.train_eval_split",
     "nonfinite_steps",  # A run that diverged may be resumed with 'skip'.
-    "compilation_cache_dir",
+    "compilation_cache_dir", "profile_steps",
 })
 NONFINITE_STEPS = ("stop", "skip")
 
@@ -48,6 +48,9 @@ def base_config() -> ml_collections.ConfigDict:
   # A NaN/Inf loss or gradient: 'stop' the run as "diverged" (the last good checkpoint stays), or
   # 'skip' that step's update and count it in the train metrics as `skipped_steps`.
   c.nonfinite_steps = "stop"
+  # (first, last): a jax.profiler trace of those steps (1-based, inclusive) under the run's
+  # tensorboard/ directory (trends_jax.run.profiler); () traces nothing.
+  c.profile_steps = ()
   c.optimizer = ml_collections.ConfigDict({
       "name": "adam", "learning_rate": 1e-3, "schedule": "constant", "warmup_steps": 0})
   c.dataset = ml_collections.ConfigDict()
@@ -87,6 +90,12 @@ def validate(config: ml_collections.ConfigDict, num_devices: int, num_processes:
   _require(config.dtype in DTYPES, f"dtype must be one of {', '.join(DTYPES)}, got {config.dtype!r}")
   _require(config.get("nonfinite_steps", "stop") in NONFINITE_STEPS,
            f"nonfinite_steps must be one of {', '.join(NONFINITE_STEPS)}, got {config.get('nonfinite_steps')!r}")
+  steps = config.get("profile_steps", ())
+  _require(steps == () or (isinstance(steps, (tuple, list)) and len(steps) == 2
+                           and all(isinstance(s, int) and not isinstance(s, bool) for s in steps)
+                           and 1 <= steps[0] <= steps[1]),
+           f"profile_steps must be () or (first, last) with 1 <= first <= last, got {steps!r}; "
+           "e.g. --config.profile_steps='(20, 25)' (step 1 includes compilation)")
   parallel.STRATEGIES.get(config.parallel)
   optim.OPTIMIZERS.get(config.optimizer.name)
   optim.SCHEDULES.get(config.optimizer.get("schedule", "constant"))

@@ -2,8 +2,8 @@
 
 It owns the run contract for every trainer: checks before anything is written, the workdir's
 config identity, orbax checkpoints with the data position, resume, the preemption guard through
-the final save, non-finite stop/skip, metrics.jsonl + TensorBoard + the progress line,
-status.json, the final plot and the exit states. A trainer (`config.trainer`, resolved through
+the final save, non-finite stop/skip, metrics.jsonl + TensorBoard + the progress line, a profiler
+trace of `config.profile_steps`, status.json, the final plot and the exit states. A trainer (`config.trainer`, resolved through
 `TRAINERS`) supplies only what differs: its own checks, data, state, compiled step, evaluation,
 data position and export (see `Trainer`).
 
@@ -28,7 +28,7 @@ import numpy as np
 from trends_jax import optim
 from trends_jax.errors import UserError
 from trends_jax.registry import Registry
-from trends_jax.run import compilation_cache, plots
+from trends_jax.run import compilation_cache, plots, profiler
 from trends_jax.run.checkpoint import Checkpointer
 from trends_jax.run.metric_writer import MetricWriter, Progress
 from trends_jax.run.preemption import PreemptionGuard
@@ -154,6 +154,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
   trainer.setup()
   num_steps = trainer.num_steps
   _check_schedule_kept(config, status, num_steps, run.path)
+  profile_steps = tuple(config.get("profile_steps", ()))
+  if profile_steps and profile_steps[1] > num_steps:
+    raise UserError(f"profile_steps {profile_steps} go beyond the run's {num_steps} steps; choose steps in "
+                    f"1..{num_steps}, e.g. --config.profile_steps='({min(num_steps, 20)}, {min(num_steps, 25)})'")
 
   # --- The workdir can hold this run (the last check: nothing is written before it) ---
   run.check_free_space(_nbytes(trainer.state_shapes))
@@ -190,6 +194,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
   # --- Input, metrics ---
   trainer.start(data_state)
   writer = MetricWriter(run.metrics_path, run.tensorboard_dir, enabled=lead)
+  trace = profiler.StepTrace(profile_steps, run.tensorboard_dir, say=progress.say)
 
   def wall_seconds():
     return round(previous_seconds + time.perf_counter() - launch_time, 2)
@@ -220,7 +225,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
     try:
       loop_start = time.perf_counter()
       for step in range(start_step + 1, num_steps + 1):
+        trace.before(step)
         state, metrics = trainer.step(state, step)
+        trace.after(step, (state, metrics))
         pending.append(metrics)
 
         if last_log_time is None:  # The first step compiled: rates and ETA count from here.
@@ -291,6 +298,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
                          error=f"{type(e).__name__}: {e}")
       raise
     finally:
+      trace.stop()
       trainer.close()
 
     if not lead:
