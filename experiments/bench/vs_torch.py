@@ -10,10 +10,15 @@ r"""The same steps in trends_jax and in PyTorch on this machine's CPU: ResNet-18
 - LSTM, one layer of 256 over 100 steps of 256 features, batch 64 (experiments/bench/lstm.py's
   step: forward, mean squared output, backward): trends_jax's fused LSTM against `nn.LSTM`.
 Median of --reps steps after warm-up (JAX compiles first). ratio = trends_jax / PyTorch: above 1,
-trends_jax is slower. Needs `pip install 'trends_jax[bench]'`. Writes results.json and results.md.
+trends_jax is slower. --profile=N: after the timings, N more ResNet-18 steps of each side run under
+a profiler (jax.profiler, broken down by `trends_jax.bench.ops`; torch.profiler's self CPU time per
+aten op), and both top-op tables go into the results. The JAX times add up every thread's time
+(CPU time), PyTorch's the time on the calling thread, so compare shares, not milliseconds. Needs `pip install 'trends_jax[bench]'`. Writes results.json and results.md.
 """
 
 import os
+import tempfile
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -21,7 +26,7 @@ import numpy as np
 from absl import flags
 from ml_collections import config_flags
 
-from trends_jax.bench import timing as benchmark
+from trends_jax.bench import ops, timing as benchmark
 from trends_jax.errors import UserError
 from trends_jax.models import recurrent
 from trends_jax.run import cli, results as report
@@ -36,6 +41,8 @@ flags.mark_flag_as_required("workdir")
 flags.DEFINE_bool("quick", False, "Tiny sizes and few repetitions (for tests).")
 flags.DEFINE_integer("reps", 10, "Timed steps per side (after warm-up).")
 flags.DEFINE_integer("torch_threads", 0, "PyTorch's intra-op threads; 0: one per CPU core.")
+flags.DEFINE_integer("profile", 0, "ResNet-18 steps of each side run under a profiler after the timings; "
+                     "their top ops go into the results. 0: none.", lower_bound=0)
 
 IMAGE_SHAPE = (32, 32, 3)
 LSTM = {"batch": 64, "length": 100, "features": 256, "hidden": 256, "layers": 1}
@@ -43,8 +50,31 @@ QUICK = {"reps": 2, "batch_size": 4, "num_filters": 4,
          "lstm": {"batch": 4, "length": 8, "features": 8, "hidden": 16, "layers": 1}}
 
 
-def resnet18_steps(config, reps: int) -> tuple[float, float]:
-  """Seconds per training step of the config's ResNet-18, trends_jax and PyTorch."""
+def jax_op_table(compiled, run_step: Callable[[], None], calls: int) -> dict[str, list[dict]]:
+  """`calls` steps under jax.profiler, broken down by HLO instruction, kind and phase."""
+  with tempfile.TemporaryDirectory() as logdir:
+    jax.profiler.start_trace(logdir)
+    for _ in range(calls):
+      run_step()
+    jax.profiler.stop_trace()
+    return ops.op_table(logdir, compiled.as_text(), calls)
+
+
+def torch_op_table(run_step: Callable[[], None], calls: int, top: int = 15) -> list[dict]:
+  """`calls` steps under torch.profiler: the aten ops with the most self CPU time."""
+  from torch import profiler
+  with profiler.profile(activities=[profiler.ProfilerActivity.CPU]) as profile:
+    for _ in range(calls):
+      run_step()
+  averages = sorted(profile.key_averages(), key=lambda e: -e.self_cpu_time_total)
+  total = sum(e.self_cpu_time_total for e in averages) or 1.0
+  return [{"op": e.key, "calls_per_step": e.count / calls, "ms_per_step": e.self_cpu_time_total / calls / 1000,
+           "share": e.self_cpu_time_total / total} for e in averages[:top]]
+
+
+def resnet18_steps(config, reps: int) -> tuple[tuple[float, float], dict]:
+  """Seconds per training step of the config's ResNet-18, trends_jax and PyTorch, and with
+  --profile their op tables."""
   import torch_models
   if config.model.name != "resnet18" or not config.model.get("cifar_stem"):
     raise UserError(f"--config must train resnet18 with cifar_stem=True (the PyTorch twin's model), "
@@ -66,7 +96,14 @@ def resnet18_steps(config, reps: int) -> tuple[float, float]:
   torch_step = torch_models.resnet18_train_step(
       config.batch_size, IMAGE_SHAPE, num_classes, config.model.get("num_filters", 64), opt.learning_rate,
       opt.get("momentum", 0.9), opt.name == "nesterov", opt.get("l2", 0.0))
-  return benchmark.time_calls(jax_step, reps).median, benchmark.time_calls(torch_step, reps).median
+  seconds = benchmark.time_calls(jax_step, reps).median, benchmark.time_calls(torch_step, reps).median
+  tables = {}
+  if FLAGS.profile:
+    jax_tables = jax_op_table(step, jax_step, FLAGS.profile)
+    tables = {"resnet18 trends_jax: time by kind": jax_tables["time by kind"],
+              "resnet18 trends_jax: top ops": jax_tables["top ops"],
+              "resnet18 PyTorch: top ops": torch_op_table(torch_step, FLAGS.profile)}
+  return seconds, tables
 
 
 def lstm_steps(size: dict, reps: int) -> tuple[float, float]:
@@ -95,7 +132,7 @@ def main(argv):
     lstm, reps = QUICK["lstm"], QUICK["reps"]
 
   rows = []
-  resnet = cli.run_user_code(lambda: resnet18_steps(config, reps))
+  resnet, op_tables = cli.run_user_code(lambda: resnet18_steps(config, reps))
   for name, shape, (jax_seconds, torch_seconds) in (
       (f"resnet18_cifar train step, batch {config.batch_size}", f"{config.batch_size}x32x32x3", resnet),
       (f"lstm forward+backward, batch {lstm['batch']}",
@@ -111,7 +148,7 @@ def main(argv):
            "resnet_batch_size": config.batch_size, "lstm": lstm}
   notes = ("Median seconds per step after warm-up; ratio = trends_jax / PyTorch (above 1: trends_jax is "
            "slower). trends_jax: XLA-compiled, float32; PyTorch: eager, float32, NCHW.")
-  report.write(FLAGS.workdir, "trends_jax against PyTorch on the same steps", setup, {"step time": rows}, notes)
+  report.write(FLAGS.workdir, "trends_jax against PyTorch on the same steps", setup, {"step time": rows, **op_tables}, notes)
   print(open(os.path.join(FLAGS.workdir, "results.md")).read())
 
 
