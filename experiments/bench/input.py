@@ -37,7 +37,7 @@ from trends_jax.run import cli
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("batches", 40, "Batches timed per measurement, after 3 warm-up batches.")
-flags.DEFINE_list("workers", ["0", "1", "2"], "Worker process counts to measure.")
+flags.DEFINE_list("workers", ["0", "1", "2"], "Worker process counts to measure, e.g. 0,4,8,16 (kept by --quick).")
 flags.DEFINE_list("pipelines", ["fashion_mnist", "jpeg"], "fashion_mnist (two rows) and/or jpeg (four).")
 flags.DEFINE_integer("images", 256, "Generated JPEGs (in 4 class folders).")
 flags.DEFINE_list("jpeg_size", ["500", "375"], "Width and height of the generated JPEGs.")
@@ -46,7 +46,7 @@ flags.DEFINE_integer("read_threads", -1, "Reader threads (-1: by core count, as 
 flags.DEFINE_float("accelerator_images_per_sec", 3000.0,
                    "Training images/s of one accelerator, for the host cores its input needs: ResNet-50 bf16 "
                    "on one H200, a planning figure (not measured by trends_jax).")
-flags.DEFINE_boolean("quick", False, "A tiny run for tests: 16 images, 2 batches of 8, 0 workers, JPEGs only.")
+flags.DEFINE_boolean("quick", False, "A tiny run for tests: 16 images, 2 batches of 8, 0 workers (unless --workers), JPEGs only.")
 flags.DEFINE_string("data_dir", None, "TFDS data directory (Fashion-MNIST).")
 flags.DEFINE_string("workdir", "runs/bench_input", "Where results.json and results.md go.")
 
@@ -201,7 +201,13 @@ def _markdown(results: dict) -> str:
 def main(argv):
   del argv
   start = time.perf_counter()
-  workers = [0] if FLAGS.quick else [int(w) for w in FLAGS.workers]
+  # --quick keeps a worker list given explicitly (bench_gpu.sh's QUICK run checks the worker path).
+  try:
+    workers = [0] if FLAGS.quick and not FLAGS["workers"].present else [int(w) for w in FLAGS.workers]
+  except ValueError:
+    cli.fail(f"--workers must be integers, e.g. 0,4,8,16, got {','.join(FLAGS.workers)}")
+  if not workers or min(workers) < 0:
+    cli.fail(f"--workers must be counts >= 0, e.g. 0,4,8,16, got {','.join(FLAGS.workers)}")
   batches = 2 if FLAGS.quick else FLAGS.batches
   for flag in ("batches", "rounds", "images"):
     if FLAGS[flag].value < 1:

@@ -5,6 +5,8 @@
   step is forward, cross-entropy, backward and SGD with (Nesterov) momentum, L2 on kernels only.
 - `lstm_grad_step`: `nn.LSTM` forward over a sequence, mean squared output, backward (the step
   of experiments/bench/lstm.py).
+- `torchvision_train_step`: torchvision's own model (ResNet-50 for experiments/bench/torch_resnet50.py)
+  on any device, AMP bfloat16 and channels_last, optionally through `torch.compile`.
 
 Each returns a call that runs one step eagerly (PyTorch's CPU kernels, oneDNN) and returns when
 it is done.
@@ -80,5 +82,33 @@ def lstm_grad_step(batch: int, length: int, features: int, hidden: int, layers: 
     lstm.zero_grad(set_to_none=True)
     outputs, _ = lstm(x)
     outputs.square().mean().backward()
+
+  return step
+
+
+def torchvision_train_step(name: str, batch_size: int, image_size: int, device: str, bf16: bool = True,
+                           channels_last: bool = True, compile_model: bool = False) -> Callable[[], None]:
+  """One ImageNet-style training step of torchvision's `name` (e.g. resnet50) on `device`: forward
+  under bfloat16 autocast (AMP), cross-entropy, backward, SGD with momentum 0.9 and weight decay
+  1e-4 (torchvision's reference recipe), on a fixed random batch. `compile_model`: the model goes
+  through `torch.compile` first, so the first call compiles it. The call returns when the step is done."""
+  import torchvision
+  torch.manual_seed(0)
+  memory_format = torch.channels_last if channels_last else torch.contiguous_format
+  model = torchvision.models.get_model(name, num_classes=1000).to(device, memory_format=memory_format).train()
+  optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
+  forward = torch.compile(model) if compile_model else model
+  images = torch.randn(batch_size, 3, image_size, image_size, device=device).to(memory_format=memory_format)
+  labels = torch.randint(0, 1000, (batch_size,), device=device)
+  device_type = torch.device(device).type
+
+  def step():
+    optimizer.zero_grad(set_to_none=True)
+    with torch.autocast(device_type, dtype=torch.bfloat16, enabled=bf16):
+      loss = nn.functional.cross_entropy(forward(images), labels)
+    loss.backward()
+    optimizer.step()
+    if device_type == "cuda":
+      torch.cuda.synchronize()
 
   return step
