@@ -3,9 +3,9 @@
 It owns the run contract for every trainer: checks before anything is written, the workdir's
 config identity, orbax checkpoints with the data position, resume, the preemption guard through
 the final save, non-finite stop/skip, metrics.jsonl + TensorBoard + the progress line, a profiler
-trace of `config.profile_steps`, status.json, the final plot and the exit states. A trainer (`config.trainer`, resolved through
-`TRAINERS`) supplies only what differs: its own checks, data, state, compiled step, evaluation,
-data position and export (see `Trainer`).
+trace of `config.profile_steps`, status.json, the final plot and the exit states. A trainer
+(`config.trainer`, resolved through `TRAINERS`) supplies only what differs: its own checks, data,
+state, compiled step, evaluation, data position and export (see `Trainer`).
 
 Reads top to bottom: checks → the trainer's data and program → room in the workdir → state
 (restored or new) → loop (train, log, evaluate, checkpoint, preemption) → finish.
