@@ -7,12 +7,13 @@ import os
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
 from tests.conftest import REPO
 from trends_jax import data, models
-from trends_jax.data import pipeline
+from trends_jax.data import pipeline, word_windows
 from trends_jax.models import word2vec
 from trends_jax.training import config as config_lib
 
@@ -62,7 +63,8 @@ def test_config_builds_its_model_on_its_own_inputs(name, arg, data_dir):
     model = word2vec.Word2Vec(vocab_size=50, architecture=config.model.name, **fields)
     length, window = config.dataset.row_length, config.model.window
     words, valid = jnp.zeros((2, length), jnp.int32), jnp.ones((2, length, 2 * window), bool)
-    negatives = model.sample_negatives(jax.random.PRNGKey(0), jnp.linspace(0.02, 1, 50), words.shape, window)
+    negatives = model.sample_negatives(jax.random.PRNGKey(0), word_windows.noise_table(np.ones(50)), words.shape,
+                                     window)
     params = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), method=lambda m: m.vectors()))["params"]
     loss, pairs = jax.eval_shape(lambda: model.apply(
         {"params": jax.tree.map(jnp.zeros_like, params)}, words, valid, negatives))

@@ -77,9 +77,18 @@ def test_negatives_follow_the_unigram_distribution_to_the_three_quarters():
   noise = corpus.noise_distribution(0.75)
   expected = np.array([1000, 100, 10, 1]) ** 0.75
   np.testing.assert_allclose(noise, expected / expected.sum(), rtol=1e-6)
-  draws = word_windows.sample_negatives(jax.random.PRNGKey(0), jnp.cumsum(noise), (200_000,))
+  draws = word_windows.sample_negatives(jax.random.PRNGKey(0), word_windows.noise_table(noise), (200_000,))
   frequencies = np.bincount(np.asarray(draws), minlength=4) / 200_000
   np.testing.assert_allclose(frequencies, noise, atol=0.004)
+
+
+@pytest.mark.parametrize("weights", [[1000, 100, 10, 1], [1, 1, 1], [0, 3, 0, 1, 5], list(range(1, 200))])
+def test_the_alias_table_holds_the_distribution_exactly(weights):
+  table = word_windows.noise_table(np.array(weights, float))
+  size = len(weights)
+  held = table.accept / size  # Drawn and kept ...
+  np.add.at(held, table.alias, (1 - table.accept) / size)  # ... or reached through the alias.
+  np.testing.assert_allclose(held, np.array(weights) / sum(weights), atol=1e-6)
 
 
 # --- Losses against a hand-computed case ---
@@ -116,26 +125,32 @@ def test_skipgram_negative_sampling_loss_by_hand(tiny_tables):
   assert float(loss) == pytest.approx(expected, rel=1e-5)
 
 
-def test_a_negative_pool_scores_each_pair_against_the_words_it_picked(tiny_tables):
+@pytest.mark.parametrize("pool_block", [0, 2])
+def test_a_negative_pool_scores_each_pair_against_the_words_it_picked(tiny_tables, pool_block):
   inputs, outputs = tiny_tables
-  words = jnp.array([[2, 4, 1]])
-  valid = jnp.array([[[0, 1], [1, 1], [1, 0]]], bool)  # window 1: 4 pairs.
-  pool = jnp.array([[5, 0, 3, 3]])
-  pick = jnp.array(np.random.default_rng(2).integers(0, 4, (1, 3, 2, 5)))
+  words = jnp.array([[2, 4, 1, 5]])
+  valid = jnp.array([[[0, 1], [1, 1], [1, 1], [1, 0]]], bool)  # window 1: 6 pairs.
+  pools = jnp.array([[[5, 0, 3, 3]]]) if not pool_block else jnp.array([[[5, 0, 3, 3], [1, 2, 4, 4]]])
+  pick = jnp.array(np.random.default_rng(2).integers(0, 4, (1, 4, 2, 5)))
+  block_of_centre = np.arange(4) // (pool_block or 4)
+  per_pair_ids = np.asarray(pools)[0][block_of_centre[:, None, None], np.asarray(pick)[0]][None]
   variables = {"params": {"input": inputs, "output": outputs}}
-  per_pair, _ = word2vec.Word2Vec(6, 3).apply(variables, words, valid, word2vec.Negatives(pool[0][pick]))
-  pooled, _ = word2vec.Word2Vec(6, 3, negative_pool=4).apply(variables, words, valid, word2vec.Negatives(pool, pick))
+  per_pair, _ = word2vec.Word2Vec(6, 3).apply(variables, words, valid, word2vec.Negatives(jnp.asarray(per_pair_ids)))
+  pooled, _ = word2vec.Word2Vec(6, 3, negative_pool=4, pool_block=pool_block).apply(
+      variables, words, valid, word2vec.Negatives(pools, pick))
   assert float(pooled) == pytest.approx(float(per_pair), rel=1e-6)
 
 
-def test_pooled_negatives_are_noise_distributed_and_independent_per_pair():
-  model = word2vec.Word2Vec(4, 2, negatives=3, negative_pool=8)
+@pytest.mark.parametrize("pool_block, blocks", [(0, 1), (5, 2)])
+def test_pooled_negatives_are_noise_distributed_and_independent_per_pair(pool_block, blocks):
+  model = word2vec.Word2Vec(4, 2, negatives=3, negative_pool=8, pool_block=pool_block)
   noise = np.array([0.5, 0.3, 0.15, 0.05], np.float32)
   counts, same = np.zeros(4), 0
   for seed in range(300):
-    negatives = model.sample_negatives(jax.random.PRNGKey(seed), jnp.cumsum(noise), (2, 10), window=2)
-    assert negatives.ids.shape == (2, 8) and negatives.pick.shape == (2, 10, 4, 3)
-    ids = np.asarray(negatives.ids)[np.arange(2)[:, None, None, None], np.asarray(negatives.pick)]
+    negatives = model.sample_negatives(jax.random.PRNGKey(seed), word_windows.noise_table(noise), (8, 10), window=2)
+    assert negatives.ids.shape == (8, blocks, 8) and negatives.pick.shape == (8, 10, 4, 3)
+    block_of_centre = np.arange(10)[None, :, None, None] // (pool_block or 10)
+    ids = np.asarray(negatives.ids)[np.arange(8)[:, None, None, None], block_of_centre, np.asarray(negatives.pick)]
     counts += np.bincount(ids.ravel(), minlength=4)
     same += (negatives.pick[:, :, 0] == negatives.pick[:, :, 1]).mean()
   np.testing.assert_allclose(counts / counts.sum(), noise, atol=0.01)
@@ -275,9 +290,11 @@ def test_eight_devices_train_like_one(tmp_path, text_file):
   np.testing.assert_allclose(_vectors(tmp_path / "one").vectors, _vectors(tmp_path / "eight").vectors, atol=2e-5)
 
 
-@pytest.mark.parametrize("architecture, pool", [("skipgram", 0), ("skipgram", 16), ("cbow", 0), ("cbow", 16)])
-def test_sgd_on_gathered_rows_equals_dense_sgd(tmp_path, text_file, architecture, pool):
-  overrides = {"model.name": architecture, "model.negative_pool": pool, "dataset.sample": 1e-2}
+@pytest.mark.parametrize("architecture, pool, pool_block", [("skipgram", 0, 0), ("skipgram", 16, 0), ("skipgram", 16, 10),
+                                                         ("cbow", 0, 0), ("cbow", 16, 0)])
+def test_sgd_on_gathered_rows_equals_dense_sgd(tmp_path, text_file, architecture, pool, pool_block):
+  overrides = {"model.name": architecture, "model.negative_pool": pool, "model.pool_block": pool_block,
+               "dataset.sample": 1e-2}
   sparse = loop.train_and_evaluate(_config(text_file, max_row_repeats=0, **overrides), str(tmp_path / "sparse"),
                                              jax.devices()[:1])
   dense = loop.train_and_evaluate(_config(text_file, sparse_updates=False, **overrides),
@@ -306,6 +323,8 @@ def test_rows_read_more_than_max_repeats_move_by_at_most_that_many_mean_gradient
     ("the cat\n", {"batch_size": 150}, "must be a multiple of dataset.row_length"),
     ("the cat\n", {"model.name": "glove"}, "unknown word2vec architecture 'glove'"),
     ("the cat\n", {"model.window": 10}, "must be longer than a window"),
+    ("the cat\n", {"model.negative_pool": 4, "model.pool_block": 7},
+     r"model.pool_block must divide dataset.row_length \(20\) .*pool_block=5 or 10 or 20"),
     ("the cat\n", {"optimizer.name": "adam"}, "needs dense gradients: or pass --config.sparse_updates=False"),
     ("the cat\n", {"model.output": "softmax"}, "sparse_updates needs model.output=negative_sampling"),
 ])

@@ -12,9 +12,11 @@ optimizer) or take gradients of the rows and apply SGD to those rows only, as wo
   the forward pass takes the mean.
 - negative sampling: -log σ(h·u_target) - Σ_k log σ(-h·u_k), K negatives per pair. They are
   drawn from the noise distribution either straight (word2vec.c: K·2·window rows gathered per
-  centre) or, with `negative_pool` P > 0, by picking K of P noise words drawn per row: each
-  pair still gets its own K draws, distributed as the noise, but the scores come from one
-  (L × P) matrix product and only P rows are gathered per row.
+  centre) or, with `negative_pool` P > 0, by picking K of P noise words drawn for each block of
+  `pool_block` consecutive centres (0: the whole row): each pair still gets its own K draws,
+  distributed as the noise, but the scores come from one (block × P) matrix product per block
+  and only P rows are gathered per block. The product scores every centre against all P words
+  of its pool and keeps K·2·window of them, so its cost grows with P, not with K.
 - softmax: -log softmax(h·U)[target] over the whole vocabulary (small vocabularies only).
 
 Inputs come from `trends_jax.data.word_windows.sample_windows`: `words` (rows, L), the kept words
@@ -35,28 +37,29 @@ ARCHITECTURES = Registry("word2vec architecture", "model.name")
 OUTPUTS = Registry("word2vec output", "model.output")
 
 
-def neighbours(x, window: int):
-  """x (rows, L, …) → (rows, L, 2·window, …): entry [r, i, t] is x[r, i + offsets[t]] (zero outside).
+def shifted(x, window: int):
+  """x (rows, L, …) → the 2·window copies x[r, i + d] (zero outside the row), d = -window…-1, 1…window.
 
-  Windows as shifted copies of one gathered row, rather than a gather per (centre, context)
-  pair: XLA fuses the shifts into the dot products, which makes skip-gram several times faster.
+  Each window position as a shifted slice of the gathered row, combined term by term by the
+  caller, rather than a gather per (centre, context) pair or a stacked (rows, L, 2·window, dim)
+  copy: XLA CPU fuses the slices into the sums, and dropping the stacked copy made the CBOW
+  step 30% faster (docs/performance.md, "word2vec").
   """
   length = x.shape[1]
   padded = jnp.pad(x, [(0, 0), (window, window)] + [(0, 0)] * (x.ndim - 2))
-  offsets = [*range(-window, 0), *range(1, window + 1)]
-  return jnp.stack([padded[:, window + d:window + d + length] for d in offsets], axis=2)
+  return [padded[:, window + d:window + d + length] for d in (*range(-window, 0), *range(1, window + 1))]
 
 
 class Rows(NamedTuple):
   """The table rows one step reads."""
   input: jax.Array  # (rows, L, dim): input vectors of the row's words.
   output: jax.Array  # (rows, L, dim): output vectors of the row's words.
-  negatives: jax.Array | None  # Output vectors of the negatives: (rows, L, T, K, dim) or the pool's (rows, P, dim).
+  negatives: jax.Array | None  # Output vectors of the negatives: (rows, L, T, K, dim) or the pools' (rows, blocks, P, dim).
 
 
 class Negatives(NamedTuple):
-  ids: jax.Array  # Word ids: (rows, L, T, K) per pair, or (rows, P) the pool.
-  pick: jax.Array | None = None  # With a pool: (rows, L, T, K) positions in it.
+  ids: jax.Array  # Word ids: (rows, L, T, K) per pair, or (rows, blocks, P) the pools.
+  pick: jax.Array | None = None  # With pools: (rows, L, T, K) positions in the centre's block's pool.
 
 
 def gather(params: dict, words, negatives: Negatives | None) -> Rows:
@@ -95,7 +98,7 @@ def sgd_on_rows(params: dict, words, negatives: Negatives | None, row_grads: Row
 class Pairs(NamedTuple):
   """What an architecture predicts: per centre a hidden vector and its targets."""
   hidden: jax.Array  # (rows, L, dim)
-  target_vectors: jax.Array  # (rows, L, T, dim)
+  positive: jax.Array  # (rows, L, T): hidden · each target's output vector.
   targets: jax.Array  # (rows, L, T) word ids
   mask: jax.Array  # (rows, L, T) real pairs
 
@@ -104,35 +107,39 @@ class Pairs(NamedTuple):
 def skipgram(rows: Rows, words, valid, cbow_mean) -> Pairs:
   del cbow_mean
   window = valid.shape[-1] // 2
-  return Pairs(rows.input, neighbours(rows.output, window), neighbours(words, window), valid)
+  positive = jnp.stack([jnp.einsum("rld,rld->rl", rows.input, c) for c in shifted(rows.output, window)], axis=-1)
+  return Pairs(rows.input, positive, jnp.stack(shifted(words, window), axis=-1), valid)
 
 
 @ARCHITECTURES.register("cbow")
 def cbow(rows: Rows, words, valid, cbow_mean) -> Pairs:
   window = valid.shape[-1] // 2
   weights = valid.astype(rows.input.dtype)
-  # An einsum, not multiply-and-sum: XLA CPU fuses the latter into a much slower loop.
-  summed = jnp.einsum("rltd,rlt->rld", neighbours(rows.input, window), weights)
+  summed = sum(weights[..., t, None] * context for t, context in enumerate(shifted(rows.input, window)))
   hidden = summed
   if cbow_mean:
     mean = summed / jnp.maximum(weights.sum(-1, keepdims=True), 1)
     hidden = summed + jax.lax.stop_gradient(mean - summed)  # Forward: the mean; backward: as the sum.
-  return Pairs(hidden, rows.output[..., None, :], words[..., None], valid.any(-1, keepdims=True))
+  positive = jnp.einsum("rld,rld->rl", hidden, rows.output)[..., None]
+  return Pairs(hidden, positive, words[..., None], valid.any(-1, keepdims=True))
 
 
 @OUTPUTS.register("negative_sampling")
 def negative_sampling(pairs: Pairs, negative_vectors, pick=None, output_table=None):
-  """negative_vectors: (rows, L, T, K, dim), or a pool (rows, P, dim) with `pick` (rows, L, T, K)."""
+  """negative_vectors: (rows, L, T, K, dim), or pools (rows, blocks, P, dim) with `pick` (rows, L, T, K)."""
   del output_table
-  positive = jnp.einsum("...d,...td->...t", pairs.hidden, pairs.target_vectors)
+  positive = pairs.positive
   mask = pairs.mask.astype(jnp.float32)
   if pick is None:
     *batch, targets, k, dim = negative_vectors.shape  # One contraction over T·K: XLA CPU runs it far faster.
     negative = jnp.einsum("...d,...nd->...n", pairs.hidden,
                           negative_vectors.reshape(*batch, targets * k, dim)).reshape(*batch, targets, k)
   else:
-    scores = jnp.einsum("rld,rpd->rlp", pairs.hidden, negative_vectors)  # Every centre × the row's pool.
     rows, length, targets, k = pick.shape
+    _, blocks, pool, dim = negative_vectors.shape
+    hidden = pairs.hidden.reshape(rows, blocks, length // blocks, dim)
+    # Every centre × its block's pool.
+    scores = jnp.einsum("rbld,rbpd->rblp", hidden, negative_vectors).reshape(rows, length, pool)
     negative = jnp.take_along_axis(scores, pick.reshape(rows, length, targets * k), axis=-1).reshape(pick.shape)
   return (-(jax.nn.log_sigmoid(positive.astype(jnp.float32)) * mask).sum()
           - (mask * jax.nn.log_sigmoid(-negative.astype(jnp.float32)).sum(-1)).sum())
@@ -153,7 +160,8 @@ class Word2Vec(nn.Module):
   architecture: str = "skipgram"
   output: str = "negative_sampling"
   negatives: int = 5  # K per (centre, context) pair, as in word2vec.c.
-  negative_pool: int = 0  # P > 0: each row's pairs pick their K from P noise words drawn for the row.
+  negative_pool: int = 0  # P > 0: each pair picks its K from P noise words drawn for its block of centres.
+  pool_block: int = 0  # Consecutive centres sharing one pool (a divisor of the row length); 0: the whole row.
   cbow_mean: bool = True
   dtype: Any = jnp.float32
 
@@ -166,15 +174,17 @@ class Word2Vec(nn.Module):
     self.input_vectors = self.param("input", uniform, (self.vocab_size, self.dim))
     self.output_vectors = self.param("output", nn.initializers.zeros, (self.vocab_size, self.dim))
 
-  def sample_negatives(self, key, noise_cdf, words_shape: tuple, window: int) -> Negatives | None:
+  def sample_negatives(self, key, noise: word_windows.NoiseTable, words_shape: tuple, window: int) -> Negatives | None:
     """The negatives one step needs (None without negative sampling)."""
     if self.output != "negative_sampling":
       return None
     per_pair = words_shape + (2 * window if self.architecture == "skipgram" else 1, self.negatives)
     if not self.negative_pool:
-      return Negatives(word_windows.sample_negatives(key, noise_cdf, per_pair))
+      return Negatives(word_windows.sample_negatives(key, noise, per_pair))
     pool_key, pick_key = jax.random.split(key)
-    pool = word_windows.sample_negatives(pool_key, noise_cdf, words_shape[:1] + (self.negative_pool,))
+    rows, length = words_shape
+    pool = word_windows.sample_negatives(pool_key, noise, (rows, length // (self.pool_block or length),
+                                                                self.negative_pool))
     return Negatives(pool, jax.random.randint(pick_key, per_pair, 0, self.negative_pool))
 
   def loss_on_rows(self, rows: Rows, words, valid, negatives: Negatives | None = None, output_table=None):

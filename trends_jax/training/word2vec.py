@@ -24,7 +24,7 @@ from trends_jax.evaluation import word_vectors
 from trends_jax.models import word2vec
 from trends_jax.training import config as config_lib, loop, steps
 
-MODEL_FIELDS = ("dim", "output", "negatives", "negative_pool", "cbow_mean")
+MODEL_FIELDS = ("dim", "output", "negatives", "negative_pool", "pool_block", "cbow_mean")
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -46,7 +46,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.model = ml_collections.ConfigDict({
       "name": "skipgram",  # or 'cbow'
       "dim": 100, "window": 5, "output": "negative_sampling", "negatives": 5,
-      "negative_pool": 0, "cbow_mean": True})
+      "negative_pool": 0, "pool_block": 0, "cbow_mean": True})
   # word2vec.c: plain SGD, the rate decaying linearly to 1e-4 of its start over training.
   c.optimizer.update({"name": "sgd", "learning_rate": 0.025, "schedule": "linear", "end_learning_rate": 2.5e-6})
   c.dataset.update({
@@ -76,6 +76,10 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
   if m.negative_pool < 0:
     raise UserError(f"model.negative_pool must be >= 0 (0: negatives straight from the noise distribution), "
                     f"got {m.negative_pool}")
+  if m.pool_block < 0 or (m.pool_block and ds.row_length % m.pool_block):
+    divisors = [str(d) for d in range(1, min(ds.row_length, 200) + 1) if ds.row_length % d == 0][-3:]
+    raise UserError(f"model.pool_block must divide dataset.row_length ({ds.row_length}) or be 0 (one pool per row), "
+                    f"got {m.pool_block}; e.g. --config.model.pool_block={' or '.join(divisors)}")
   if m.output == "negative_sampling" and m.negatives < 1:
     raise UserError(f"model.negatives must be >= 1 with negative sampling, got {m.negatives}; "
                     "or use --config.model.output=softmax")
@@ -127,13 +131,13 @@ def evaluate(words: list[str], vectors: np.ndarray, eval_config) -> tuple[dict, 
 
 def make_train_step(model, learning_rate_fn, window: int, rows: int, row_length: int, row_sharding,
                     sparse_updates: bool, max_repeats: int = 0, skip_nonfinite: bool = False):
-  def train_step(state, stream, start, keep_probability, noise_cdf):
+  def train_step(state, stream, start, keep_probability, noise):
     block = jax.lax.dynamic_slice(stream, (start,), (rows * row_length,)).reshape(rows, row_length)
     if row_sharding.num_devices > 1:  # On one device the constraint costs ~0.1 s a step on CPU.
       block = jax.lax.with_sharding_constraint(block, row_sharding)
     window_key, negatives_key = jax.random.split(jax.random.fold_in(state.rng, state.step))
     words, valid = word_windows.sample_windows(window_key, block, keep_probability, window)
-    negatives = model.sample_negatives(negatives_key, noise_cdf, words.shape, window)
+    negatives = model.sample_negatives(negatives_key, noise, words.shape, window)
 
     if sparse_updates:  # word2vec.c's SGD: gradients of the gathered rows, applied to them only.
       gathered = word2vec.gather(state.params, words, negatives)
@@ -182,7 +186,7 @@ class Word2VecTrainer(loop.Trainer):
     put = functools.partial(jax.device_put, device=self.strategy.replicated)
     self.stream = put(np.resize(corpus.ids, num_words + config.batch_size))
     self.keep_probability = put(corpus.keep_probabilities(ds.sample))
-    self.noise_cdf = put(np.cumsum(corpus.noise_distribution(ds.noise_power)).astype(np.float32))
+    self.noise = put(word_windows.noise_table(corpus.noise_distribution(ds.noise_power)))
 
     # --- Model, optimizer, state and the compiled step ---
     model = word2vec.Word2Vec(vocab_size=len(corpus.words), architecture=m.name,
@@ -213,7 +217,7 @@ class Word2VecTrainer(loop.Trainer):
 
   def step(self, state, step: int):
     start = (step - 1) * self.config.batch_size % self.num_words
-    return self.train_step(state, self.stream, np.int32(start), self.keep_probability, self.noise_cdf)
+    return self.train_step(state, self.stream, np.int32(start), self.keep_probability, self.noise)
 
   def data_state(self, step: int) -> dict:
     return {"words_seen": step * self.config.batch_size}
