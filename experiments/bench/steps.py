@@ -20,6 +20,8 @@ Measures the exact compiled steps the trainer runs (`trends_jax.training.supervi
 - FLOPs per step (XLA's cost analysis), achieved FLOP/s and MFU against the device's peak
   (`trends_jax.bench.hardware`; None on CPU); peak device memory where the backend reports it, and the
   compiled step's own footprint;
+- with --profile=N: N more train steps under jax.profiler, broken down by XLA instruction, kind
+  (convolution, matmul, …) and phase (forward, backward, …) by `trends_jax.bench.ops`;
 - with --grad_accum_steps=1,2,4: the train step compiled again for each number of micro-batches
   (`config.grad_accum_steps`), and its memory (XLA's memory analysis: temporaries, and the whole
   footprint), to show what gradient accumulation saves. Compiled only, not run.
@@ -42,7 +44,7 @@ from absl import flags
 from ml_collections import config_flags
 
 from trends_jax import data
-from trends_jax.bench import hardware, timing as benchmark
+from trends_jax.bench import hardware, ops, timing as benchmark
 from trends_jax.data import pipeline, synthetic
 from trends_jax.errors import UserError
 from trends_jax.run import cli, compilation_cache, results as report
@@ -61,6 +63,9 @@ flags.DEFINE_integer("loop_steps", 40, "Steps of the full training loop; 0 skips
 flags.DEFINE_integer("loop_repeats", 3, "Runs of the loop, each between two timings of the bare step.")
 flags.DEFINE_bool("synthetic", False, "Random examples of the dataset's features instead of its data.")
 flags.DEFINE_bool("quick", False, "A few steps of everything (for tests).")
+flags.DEFINE_integer("profile", 0, "Train steps run under jax.profiler after the timings; their top ops and "
+                     "time by kind and phase (trends_jax.bench.ops) are printed and go into the results. 0: none.",
+                     lower_bound=0)
 flags.DEFINE_list("grad_accum_steps", [], "Numbers of micro-batches (config.grad_accum_steps) whose compiled "
                   "train step's memory is reported, e.g. 1,2,4; empty: none.")
 
@@ -119,6 +124,7 @@ def measure_steps(config, strategy, sizes: dict) -> tuple[dict, Callable[[], flo
     return (time.perf_counter() - start) / sizes["steps"]
 
   timing = benchmark.time_calls(one_step, sizes["steps"], sizes["warmup"])
+  op_tables = ops.profile_calls(train_step, one_step, FLAGS.profile) if FLAGS.profile else {}
   back_to_back_seconds = back_to_back()
   eval_timing = benchmark.time_calls(lambda: jax.block_until_ready(eval_step(state, eval_batch)),
                                      sizes["steps"], sizes["warmup"])
@@ -140,6 +146,7 @@ def measure_steps(config, strategy, sizes: dict) -> tuple[dict, Callable[[], flo
       "mfu": hardware.mfu(flops_per_second, device.device_kind, config.dtype, strategy.num_devices),
       "peak_memory_bytes": hardware.peak_memory_bytes(), "step_memory_bytes": benchmark.memory_bytes(train_step),
       "donated_bytes": benchmark.donated_bytes(train_step),
+      **({"op_tables": op_tables} if op_tables else {}),
   }, lambda: benchmark.time_calls(one_step, sizes["steps"], warmup=1).median
 
 
@@ -271,6 +278,8 @@ def main(argv):
   tables = {"measurements": table(results)}
   if "grad_accum_memory" in results:
     tables["train step memory by grad_accum_steps"] = results["grad_accum_memory"]
+  for name, rows in results.pop("op_tables", {}).items():
+    tables[f"train step under the profiler: {name}"] = rows
   report.write(FLAGS.workdir, "Training speed", results, tables, notes)
   print(open(os.path.join(FLAGS.workdir, "results.md")).read())
 

@@ -5,6 +5,8 @@
   step is forward, cross-entropy, backward and SGD with (Nesterov) momentum, L2 on kernels only.
 - `lstm_grad_step`: `nn.LSTM` forward over a sequence, mean squared output, backward (the step
   of experiments/bench/lstm.py).
+- `conv_grad_step`: one convolution, forward and backward to its input and weight (the op-level
+  comparison of experiments/bench/vs_torch.py --conv_ops).
 - `torchvision_train_step`: torchvision's own model (ResNet-50 for experiments/bench/torch_resnet50.py)
   on any device, AMP bfloat16 and channels_last, optionally through `torch.compile`.
 
@@ -110,5 +112,19 @@ def torchvision_train_step(name: str, batch_size: int, image_size: int, device: 
     optimizer.step()
     if device_type == "cuda":
       torch.cuda.synchronize()
+
+  return step
+
+
+def conv_grad_step(batch: int, size: int, in_channels: int, out_channels: int, kernel: int,
+                   stride: int) -> Callable[[], None]:
+  """One Conv2d (padding kernel // 2, no bias) forward, summed, backward to input and weight."""
+  generator = torch.Generator().manual_seed(0)
+  x = torch.randn(batch, in_channels, size, size, generator=generator, requires_grad=True)
+  conv = nn.Conv2d(in_channels, out_channels, kernel, stride, kernel // 2, bias=False)
+
+  def step():
+    x.grad = conv.weight.grad = None
+    conv(x).sum().backward()
 
   return step

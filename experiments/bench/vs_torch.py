@@ -1,6 +1,6 @@
 r"""The same steps in trends_jax and in PyTorch on this machine's CPU: ResNet-18 (CIFAR) and an LSTM.
 
-    python experiments/bench/vs_torch.py --workdir=runs/bench_torch [--quick] [--torch_threads=0]
+    python experiments/bench/vs_torch.py --workdir=runs/bench_torch [--quick] [--torch_threads=0] [--conv_ops] [--profile=2]
         [--config=configs/cifar10.py:resnet18 --config.batch_size=128]
 
 - ResNet-18 with the CIFAR stem, one training step on a random batch: trends_jax's own compiled
@@ -10,14 +10,16 @@ r"""The same steps in trends_jax and in PyTorch on this machine's CPU: ResNet-18
 - LSTM, one layer of 256 over 100 steps of 256 features, batch 64 (experiments/bench/lstm.py's
   step: forward, mean squared output, backward): trends_jax's fused LSTM against `nn.LSTM`.
 Median of --reps steps after warm-up (JAX compiles first). ratio = trends_jax / PyTorch: above 1,
-trends_jax is slower. --profile=N: after the timings, N more ResNet-18 steps of each side run under
+trends_jax is slower. --conv_ops: each distinct convolution of that ResNet-18 timed alone at the
+same batch, forward and backward to its input and weight (lax.conv_general_dilated, NHWC, against
+nn.Conv2d, NCHW), with the count-weighted total: where the step's gap is XLA's convolution
+kernels against oneDNN's. --profile=N: after the timings, N more ResNet-18 steps of each side run under
 a profiler (jax.profiler, broken down by `trends_jax.bench.ops`; torch.profiler's self CPU time per
 aten op), and both top-op tables go into the results. The JAX times add up every thread's time
 (CPU time), PyTorch's the time on the calling thread, so compare shares, not milliseconds. Needs `pip install 'trends_jax[bench]'`. Writes results.json and results.md.
 """
 
 import os
-import tempfile
 from collections.abc import Callable
 
 import jax
@@ -41,6 +43,8 @@ flags.mark_flag_as_required("workdir")
 flags.DEFINE_bool("quick", False, "Tiny sizes and few repetitions (for tests).")
 flags.DEFINE_integer("reps", 10, "Timed steps per side (after warm-up).")
 flags.DEFINE_integer("torch_threads", 0, "PyTorch's intra-op threads; 0: one per CPU core.")
+flags.DEFINE_bool("conv_ops", False, "Also time each distinct convolution of ResNet-18 (CIFAR stem) at the "
+                  "config's batch size alone, forward + backward, on both sides.")
 flags.DEFINE_integer("profile", 0, "ResNet-18 steps of each side run under a profiler after the timings; "
                      "their top ops go into the results. 0: none.", lower_bound=0)
 
@@ -48,16 +52,6 @@ IMAGE_SHAPE = (32, 32, 3)
 LSTM = {"batch": 64, "length": 100, "features": 256, "hidden": 256, "layers": 1}
 QUICK = {"reps": 2, "batch_size": 4, "num_filters": 4,
          "lstm": {"batch": 4, "length": 8, "features": 8, "hidden": 16, "layers": 1}}
-
-
-def jax_op_table(compiled, run_step: Callable[[], None], calls: int) -> dict[str, list[dict]]:
-  """`calls` steps under jax.profiler, broken down by HLO instruction, kind and phase."""
-  with tempfile.TemporaryDirectory() as logdir:
-    jax.profiler.start_trace(logdir)
-    for _ in range(calls):
-      run_step()
-    jax.profiler.stop_trace()
-    return ops.op_table(logdir, compiled.as_text(), calls)
 
 
 def torch_op_table(run_step: Callable[[], None], calls: int, top: int = 15) -> list[dict]:
@@ -99,11 +93,52 @@ def resnet18_steps(config, reps: int) -> tuple[tuple[float, float], dict]:
   seconds = benchmark.time_calls(jax_step, reps).median, benchmark.time_calls(torch_step, reps).median
   tables = {}
   if FLAGS.profile:
-    jax_tables = jax_op_table(step, jax_step, FLAGS.profile)
+    jax_tables = ops.profile_calls(step, jax_step, FLAGS.profile)
     tables = {"resnet18 trends_jax: time by kind": jax_tables["time by kind"],
               "resnet18 trends_jax: top ops": jax_tables["top ops"],
               "resnet18 PyTorch: top ops": torch_op_table(torch_step, FLAGS.profile)}
   return seconds, tables
+
+
+def resnet18_convolutions(num_filters: int) -> list[dict]:
+  """ResNet-18 with the CIFAR stem's convolutions, one row per distinct shape, with their count."""
+  rows = [{"size": 32, "in": 3, "out": num_filters, "kernel": 3, "stride": 1, "count": 1}]  # The stem.
+  width = num_filters
+  for stage in range(4):
+    out, size = num_filters * 2 ** stage, 32 // 2 ** stage
+    if stage:  # The first block halves the size: a strided 3×3 and a strided 1×1 shortcut.
+      rows += [{"size": 2 * size, "in": width, "out": out, "kernel": 3, "stride": 2, "count": 1},
+               {"size": 2 * size, "in": width, "out": out, "kernel": 1, "stride": 2, "count": 1}]
+    rows.append({"size": size, "in": out, "out": out, "kernel": 3, "stride": 1, "count": 4 if stage == 0 else 3})
+    width = out
+  return rows
+
+
+def conv_table(batch: int, num_filters: int, reps: int) -> list[dict]:
+  """Each distinct convolution alone, forward + backward to input and weight: XLA against oneDNN."""
+  import torch_models
+  rows, rng = [], np.random.default_rng(0)
+  for conv in resnet18_convolutions(num_filters):
+    x = jnp.asarray(rng.normal(size=(batch, conv["size"], conv["size"], conv["in"])), jnp.float32)
+    w = jnp.asarray(rng.normal(size=(conv["kernel"], conv["kernel"], conv["in"], conv["out"])), jnp.float32)
+    pad = conv["kernel"] // 2
+
+    def loss(x, w, stride=conv["stride"], pad=pad):
+      return jax.lax.conv_general_dilated(x, w, (stride, stride), [(pad, pad)] * 2,
+                                          dimension_numbers=("NHWC", "HWIO", "NHWC")).sum()
+
+    grads = jax.jit(jax.grad(loss, argnums=(0, 1)))
+    jax_seconds = benchmark.time_calls(lambda g=grads, x=x, w=w: jax.block_until_ready(g(x, w)), reps).median
+    torch_seconds = benchmark.time_calls(torch_models.conv_grad_step(
+        batch, conv["size"], conv["in"], conv["out"], conv["kernel"], conv["stride"]), reps).median
+    rows.append({"convolution": f"{conv['kernel']}x{conv['kernel']}/{conv['stride']} {conv['in']}->{conv['out']} "
+                                f"at {conv['size']}x{conv['size']}", "count": conv["count"],
+                 "trends_jax_ms": jax_seconds * 1000, "torch_ms": torch_seconds * 1000,
+                 "ratio": jax_seconds / torch_seconds})
+  jax_total, torch_total = (sum(r["count"] * r[k] for r in rows) for k in ("trends_jax_ms", "torch_ms"))
+  rows.append({"convolution": "all of ResNet-18's convolutions (count × time)", "count": sum(r["count"] for r in rows),
+               "trends_jax_ms": jax_total, "torch_ms": torch_total, "ratio": jax_total / torch_total})
+  return rows
 
 
 def lstm_steps(size: dict, reps: int) -> tuple[float, float]:
@@ -142,6 +177,9 @@ def main(argv):
     print(f"{name:42s} trends_jax {jax_seconds * 1000:9.1f} ms  PyTorch {torch_seconds * 1000:9.1f} ms  "
           f"ratio {jax_seconds / torch_seconds:.2f}", flush=True)
 
+  if FLAGS.conv_ops:
+    op_tables["resnet18 convolutions alone, forward + backward"] = conv_table(
+        config.batch_size, config.model.get("num_filters", 64), reps)
   import torch
   setup = {"platform": jax.devices()[0].platform, "cpu_count": os.cpu_count(), "jax": jax.__version__,
            "torch": torch.__version__, "torch_threads": torch.get_num_threads(), "reps": reps,

@@ -71,13 +71,17 @@ def test_bench_synthetic_needs_no_data(tmp_path):
   # ',cpu': a fixed warm-up (the full recipe's is an epoch of the real data, longer than the synthetic one's run).
   results, printed = _bench(tmp_path, "--config=configs/fashion_mnist.py:cnn,cpu", "--synthetic", "--loop_steps=0",
                             "--steps=1", f"--config.dataset.data_dir={tmp_path / 'nothing_here'}",
-                            "--config.batch_size=16", "--grad_accum_steps=1,4")
+                            "--config.batch_size=16", "--grad_accum_steps=1,4", "--profile=1")
   assert results["synthetic"] and results["dataset"] == "synthetic:fashion_mnist" and results["input_examples_per_sec"] > 0
   assert results["train_step_median_seconds"] > 0 and not os.path.exists(tmp_path / "nothing_here")
   # The step compiled again with 4 micro-batches of 4 holds fewer temporaries than with one of 16.
   whole, accumulated = results["grad_accum_memory"]
   assert (whole["grad_accum_steps"], whole["micro_batch"], accumulated["micro_batch"]) == (1, 16, 4)
   assert 0 < accumulated["temp_bytes"] < whole["temp_bytes"] and accumulated["step_memory_bytes"] < whole["step_memory_bytes"]
+  # --profile: the profiled step's time by kind adds up, and the CNN's convolutions are in it.
+  kinds = results["tables"]["train step under the profiler: time by kind"]
+  assert sum(r["share"] for r in kinds) == pytest.approx(1.0) and "convolution" in {r["kind"] for r in kinds}
+  assert "## train step under the profiler: top ops" in printed
   assert "## train step memory by grad_accum_steps" in printed
 
 

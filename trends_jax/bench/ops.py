@@ -12,6 +12,11 @@ on a multi-core CPU they add up to CPU time, not wall time.
 import collections
 import dataclasses
 import re
+import tempfile
+from collections.abc import Callable
+from typing import Any
+
+import jax
 
 from trends_jax.run import profiler
 
@@ -83,16 +88,16 @@ def kind(opcodes: set[str]) -> str:
 
 
 def phase(op_name: str) -> str:
-  """forward, backward (autodiff's transpose), update (outside differentiation: the optimizer,
-  metrics, BatchNorm's running averages), or "XLA" for an instruction XLA's passes made with no JAX
-  op behind it (mostly layout changes around convolutions)."""
+  """forward, backward (autodiff's transpose), "outside autodiff" (the optimizer, input sampling,
+  metrics, BatchNorm's running averages), or "XLA" for an instruction XLA's passes made with no
+  JAX op behind it (mostly layout changes around convolutions)."""
   if not op_name:
     return "XLA"
   if "transpose(" in op_name:
     return "backward"
   if "jvp(" in op_name:
     return "forward"
-  return "update"
+  return "outside autodiff"
 
 
 def layer(op_name: str) -> str:
@@ -143,3 +148,13 @@ def op_table(logdir: str, hlo_text: str, calls: int, top: int = 15) -> dict[str,
   by_kind = [{"kind": what, "phase": when, "ms_per_step": us / calls / 1000, "share": us / total}
              for (what, when), us in groups.most_common()]
   return {"top ops": rows[:top], "time by kind": by_kind}
+
+
+def profile_calls(compiled, run: Callable[[], Any], calls: int, top: int = 15) -> dict[str, list[dict]]:
+  """`op_table` of `calls` calls of `run`, which calls `compiled` once and waits for it."""
+  with tempfile.TemporaryDirectory() as logdir:
+    jax.profiler.start_trace(logdir)
+    for _ in range(calls):
+      run()
+    jax.profiler.stop_trace()
+    return op_table(logdir, compiled.as_text(), calls, top)
