@@ -1,6 +1,6 @@
 r"""How a step's cost grows with its size on this machine: where the CPU (or device) saturates.
 
-    python experiments/bench/scaling.py --workdir=runs/bench_scaling [--quick]
+    python experiments/bench/scaling.py --workdir=runs/bench_scaling [--quick] [--models=cnn,resnet18]
         [--batch_sizes=1,2,4,8,16,32,64,128,256,512] [--widths=0.25,0.5,1,2]
         [--vocab_sizes=10000,30000,100000,300000,1000000] [--corpus_sizes=1000000,10000000,50000000]
 
@@ -44,6 +44,7 @@ config_flags.DEFINE_config_file("word2vec_config", os.path.join(REPO, "configs",
                                 "The word2vec config.")
 flags.DEFINE_string("workdir", None, "Where results.json, results.md and scaling.png go.")
 flags.mark_flag_as_required("workdir")
+flags.DEFINE_list("models", ["cnn", "resnet18"], "Image models to sweep: cnn and/or resnet18 (none: word2vec only).")
 flags.DEFINE_list("batch_sizes", ["1", "2", "4", "8", "16", "32", "64", "128", "256", "512"], "Image batch sizes.")
 flags.DEFINE_list("widths", ["0.25", "0.5", "1", "2"], "Width multipliers of the image models.")
 flags.DEFINE_integer("width_batch", 32, "Batch size of the width sweep.")
@@ -53,8 +54,9 @@ flags.DEFINE_float("seconds", 3.0, "Timing budget per point.")
 flags.DEFINE_bool("quick", False, "Tiny sizes (for tests).")
 
 IMAGE_SHAPES = {"cnn": (28, 28, 1), "resnet": (32, 32, 3)}
-QUICK = {"batch_sizes": [1, 4], "widths": [0.5, 1.0], "width_batch": 2, "vocab_sizes": [500, 2000],
+QUICK = {"batch_sizes": [2], "widths": [0.5], "width_batch": 2, "vocab_sizes": [500, 2000],
          "corpus_sizes": [20_000, 40_000], "seconds": 0.05}
+QUICK_RESNET_FILTERS = 4
 
 
 def widened(config, width: float):
@@ -153,6 +155,8 @@ def main(argv):
   if FLAGS.quick:
     for name, value in QUICK.items():
       setattr(FLAGS, name, [str(v) for v in value] if isinstance(value, list) else value)
+    with FLAGS.resnet_config.unlocked():
+      FLAGS.resnet_config.model.num_filters = QUICK_RESNET_FILTERS
   try:
     batch_sizes = [int(b) for b in FLAGS.batch_sizes]
     widths = [float(w) for w in FLAGS.widths]
@@ -165,8 +169,13 @@ def main(argv):
   w2v = FLAGS.word2vec_config
   if min(corpus_sizes) < w2v.batch_size:
     cli.fail(f"--corpus_sizes must be at least the word2vec step ({w2v.batch_size} words), got {min(corpus_sizes)}")
-  configs = {"cnn (configs/default.py)": (FLAGS.cnn_config, IMAGE_SHAPES["cnn"]),
-             "resnet18 (configs/cifar10.py)": (FLAGS.resnet_config, IMAGE_SHAPES["resnet"])}
+  unknown = sorted(set(FLAGS.models) - {"cnn", "resnet18"})
+  if unknown:
+    cli.fail(f"--models takes cnn and/or resnet18, got {', '.join(unknown)}")
+  configs = {name: value for name, value in (
+      ("cnn (configs/default.py)", (FLAGS.cnn_config, IMAGE_SHAPES["cnn"])),
+      ("resnet18 (configs/cifar10.py)", (FLAGS.resnet_config, IMAGE_SHAPES["resnet"])))
+      if name.split()[0] in FLAGS.models}
 
   tables = {"examples/s against the batch size": [], "examples/s against the width": [],
             "word2vec words/s against the vocabulary size": [], "word2vec words/s against the corpus size": []}

@@ -45,13 +45,11 @@ def test_vs_torch_writes_the_step_ratios_the_convolution_table_and_both_profiles
 
 
 def test_scaling_writes_rates_against_batch_width_vocabulary_and_corpus(tmp_path):
-  results = _run("scaling.py", tmp_path)
+  results = _run("scaling.py", tmp_path, "--models=cnn")  # ResNet-18's compilations would triple the time.
   tables = results["tables"]
   by_batch = tables["examples/s against the batch size"]
-  assert {(r["model"].split()[0], r["batch_size"]) for r in by_batch} == {
-      (m, b) for m in ("cnn", "resnet18") for b in (1, 4)}
-  assert {(r["model"].split()[0], r["width"]) for r in tables["examples/s against the width"]} == {
-      (m, w) for m in ("cnn", "resnet18") for w in (0.5, 1.0)}
+  assert [(r["model"].split()[0], r["batch_size"]) for r in by_batch] == [("cnn", 2)]
+  assert [(r["model"].split()[0], r["width"]) for r in tables["examples/s against the width"]] == [("cnn", 0.5)]
   for row in by_batch:
     assert row["examples_per_sec"] == pytest.approx(row["batch_size"] / row["step_seconds"])
   vocabulary = tables["word2vec words/s against the vocabulary size"]
@@ -63,8 +61,10 @@ def test_scaling_writes_rates_against_batch_width_vocabulary_and_corpus(tmp_path
 
 
 def test_scaling_refuses_a_corpus_smaller_than_one_step(tmp_path):
-  result = subprocess.run([sys.executable, "experiments/bench/scaling.py", f"--workdir={tmp_path / 'out'}",
-                           "--corpus_sizes=10"], cwd=REPO, capture_output=True, text=True, timeout=120)
-  assert result.returncode == 2
-  assert result.stderr.strip().splitlines()[-1].startswith("error: --corpus_sizes must be at least the word2vec step")
-  assert not os.path.exists(tmp_path / "out")
+  for flag, message in (("--corpus_sizes=10", "error: --corpus_sizes must be at least the word2vec step"),
+                        ("--models=vgg", "error: --models takes cnn and/or resnet18, got vgg")):
+    result = subprocess.run([sys.executable, "experiments/bench/scaling.py", f"--workdir={tmp_path / 'out'}", flag],
+                            cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith(message)
+    assert not os.path.exists(tmp_path / "out")
