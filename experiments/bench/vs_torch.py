@@ -13,7 +13,7 @@ Median of --reps steps after warm-up (JAX compiles first). ratio = trends_jax / 
 trends_jax is slower. --conv_ops: each distinct convolution of that ResNet-18 timed alone at the
 same batch, forward and backward to its input and weight (lax.conv_general_dilated, NHWC, against
 nn.Conv2d, NCHW), with the count-weighted total: where the step's gap is XLA's convolution
-kernels against oneDNN's. --profile=N: after the timings, N more ResNet-18 steps of each side run under
+kernels against oneDNN's. --profile=N: after the timings, N more ResNet-18 and LSTM steps of each side run under
 a profiler (jax.profiler, broken down by `trends_jax.bench.ops`; torch.profiler's self CPU time per
 aten op), and both top-op tables go into the results. The JAX times add up every thread's time
 (CPU time), PyTorch's the time on the calling thread, so compare shares, not milliseconds. Needs `pip install 'trends_jax[bench]'`. Writes results.json and results.md.
@@ -45,7 +45,7 @@ flags.DEFINE_integer("reps", 10, "Timed steps per side (after warm-up).")
 flags.DEFINE_integer("torch_threads", 0, "PyTorch's intra-op threads; 0: one per CPU core.")
 flags.DEFINE_bool("conv_ops", False, "Also time each distinct convolution of ResNet-18 (CIFAR stem) at the "
                   "config's batch size alone, forward + backward, on both sides.")
-flags.DEFINE_integer("profile", 0, "ResNet-18 steps of each side run under a profiler after the timings; "
+flags.DEFINE_integer("profile", 0, "ResNet-18 and LSTM steps of each side run under a profiler after the timings; "
                      "their top ops go into the results. 0: none.", lower_bound=0)
 
 IMAGE_SHAPE = (32, 32, 3)
@@ -141,14 +141,21 @@ def conv_table(batch: int, num_filters: int, reps: int) -> list[dict]:
   return rows
 
 
-def lstm_steps(size: dict, reps: int) -> tuple[float, float]:
-  """Seconds per forward + backward of one LSTM stack, trends_jax and PyTorch."""
+def lstm_steps(size: dict, reps: int) -> tuple[tuple[float, float], dict]:
+  """Seconds per forward + backward of one LSTM stack, trends_jax and PyTorch, and with --profile
+  their op tables."""
   import torch_models
   x = jnp.asarray(np.random.default_rng(0).normal(size=(size["batch"], size["length"], size["features"])),
                   jnp.float32)
-  jax_step = benchmark.forward_backward(recurrent.RecurrentStack("lstm", size["hidden"], size["layers"]), x)
+  compiled, jax_step = benchmark.compiled_forward_backward(
+      recurrent.RecurrentStack("lstm", size["hidden"], size["layers"]), x)
   torch_step = torch_models.lstm_grad_step(**size)
-  return benchmark.time_calls(jax_step, reps).median, benchmark.time_calls(torch_step, reps).median
+  seconds = benchmark.time_calls(jax_step, reps).median, benchmark.time_calls(torch_step, reps).median
+  tables = {}
+  if FLAGS.profile:
+    tables = {"lstm trends_jax: top ops": ops.profile_calls(compiled, jax_step, FLAGS.profile)["top ops"],
+              "lstm PyTorch: top ops": torch_op_table(torch_step, FLAGS.profile)}
+  return seconds, tables
 
 
 def main(argv):
@@ -168,10 +175,12 @@ def main(argv):
 
   rows = []
   resnet, op_tables = cli.run_user_code(lambda: resnet18_steps(config, reps))
+  lstm_seconds, lstm_tables = lstm_steps(lstm, reps)
+  op_tables.update(lstm_tables)
   for name, shape, (jax_seconds, torch_seconds) in (
       (f"resnet18_cifar train step, batch {config.batch_size}", f"{config.batch_size}x32x32x3", resnet),
       (f"lstm forward+backward, batch {lstm['batch']}",
-       f"{lstm['batch']}x{lstm['length']}x{lstm['features']}->{lstm['hidden']}", lstm_steps(lstm, reps))):
+       f"{lstm['batch']}x{lstm['length']}x{lstm['features']}->{lstm['hidden']}", lstm_seconds)):
     rows.append({"step": name, "shape": shape, "trends_jax_seconds": jax_seconds, "torch_seconds": torch_seconds,
                  "ratio": jax_seconds / torch_seconds})
     print(f"{name:42s} trends_jax {jax_seconds * 1000:9.1f} ms  PyTorch {torch_seconds * 1000:9.1f} ms  "

@@ -42,6 +42,8 @@ def test_vs_torch_writes_the_step_ratios_the_convolution_table_and_both_profiles
   assert {"op", "kind", "phase", "layer", "ms_per_step", "share"} <= set(tables["resnet18 trends_jax: top ops"][0])
   torch_ops = tables["resnet18 PyTorch: top ops"]
   assert any("conv" in r["op"] for r in torch_ops) and all(r["calls_per_step"] > 0 for r in torch_ops)
+  assert any(r["kind"] == "matmul" for r in tables["lstm trends_jax: top ops"])
+  assert any("lstm" in r["op"].lower() or "mm" in r["op"] for r in tables["lstm PyTorch: top ops"])
 
 
 def test_scaling_writes_rates_against_batch_width_vocabulary_and_corpus(tmp_path):

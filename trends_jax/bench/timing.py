@@ -97,9 +97,10 @@ def steady_seconds_per_step(metrics_path: str, batch_size: int, rate_key: str = 
   return sum(steps * seconds for steps, seconds in intervals) / sum(steps for steps, _ in intervals)
 
 
-def forward_backward(module, inputs) -> Callable[[], Any]:
-  """One compiled forward and backward pass of `module` on `inputs` (loss: mean squared output),
-  as a call that waits for its gradients: the step the LSTM benchmarks time."""
+def compiled_forward_backward(module, inputs) -> tuple[Any, Callable[[], Any]]:
+  """One compiled forward and backward pass of `module` on `inputs` (loss: mean squared output):
+  the compiled program, and a call of it that waits for its gradients. The step the LSTM
+  benchmarks time."""
   params = module.init(jax.random.PRNGKey(0), inputs)["params"]
 
   def loss(params):
@@ -107,5 +108,10 @@ def forward_backward(module, inputs) -> Callable[[], Any]:
     outputs = outputs[1] if isinstance(outputs, tuple) else outputs  # RecurrentStack: (carries, outputs).
     return jnp.mean(jnp.square(outputs))
 
-  grad = jax.jit(jax.grad(loss))
-  return lambda: jax.block_until_ready(grad(params))
+  compiled = jax.jit(jax.grad(loss)).lower(params).compile()
+  return compiled, lambda: jax.block_until_ready(compiled(params))
+
+
+def forward_backward(module, inputs) -> Callable[[], Any]:
+  """The call of `compiled_forward_backward`."""
+  return compiled_forward_backward(module, inputs)[1]
