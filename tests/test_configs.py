@@ -20,7 +20,8 @@ from trends_jax.training import config as config_lib
 CONFIGS = {
     "default": [None, "quick"],
     "optimizer_sweep": [None, "quick"],
-    "fashion_mnist": ["cnn", "resnet18", "vgg11_bn", "cnn,cpu", "resnet18,cpu", "vgg11_bn,cpu"],
+    "fashion_mnist": ["cnn", "resnet18", "vgg11_bn", "cnn,cpu", "resnet18,cpu", "vgg11_bn,cpu", "resnet18,augment",
+                      "vgg11_bn,cpu,augment"],
     "cifar10": ["resnet18", "vgg11_bn"],
     "imagenette": ["resnet18", "resnet50", "se_resnet50", "vgg11_bn", "googlenet"],
     "imagenet2012": ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "se_resnet50",

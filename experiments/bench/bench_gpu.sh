@@ -28,7 +28,6 @@ for part in $parts; do
 done
 mkdir -p "$out"
 data_dir="$out/tfds"
-fmnist_norm="value_range(0, 1)|standardize((0.286,), (0.353,))"
 
 if ! "$python" -c "import ml_collections, tensorflow_datasets, grain, tensorboardX, matplotlib" >/dev/null 2>&1; then
   "$python" -m pip install -q --no-index --no-deps "$carry"/wheels/*.whl ||
@@ -36,7 +35,7 @@ if ! "$python" -c "import ml_collections, tensorflow_datasets, grain, tensorboar
 fi
 # The word-vector evaluation files travel without gensim: see experiments/bench/gpu_data.py.
 if ! "$python" -c "import gensim" >/dev/null 2>&1; then
-  export PYTHONPATH="$PYTHONPATH:$PWD/$carry/data/word_eval"
+  export TRENDS_JAX_WORD_EVAL_DIR="$PWD/$carry/data/word_eval"
 fi
 if [ -d "$carry/data" ]; then
   "$python" experiments/bench/gpu_data.py --carry="$carry" --data_dir="$data_dir" >"$out/data.log" 2>&1 ||
@@ -96,12 +95,11 @@ for part in $parts; do
       run_part resnet50 "$python" experiments/bench/steps.py --workdir="$out/resnet50" $r50 ;;
     torch_resnet50)  # shellcheck disable=SC2086
       run_part torch_resnet50 "$python" experiments/bench/torch_resnet50.py --workdir="$out/torch_resnet50" $torch_r50 ;;
-    fashion_mnist)  # The recipe's preprocessing with pad-4 crops and flips for training; none for the test set.
+    fashion_mnist)  # The recipe with pad-4 crops and flips for training (the config's ',augment').
       # shellcheck disable=SC2086
       run_part fashion_mnist "$python" experiments/bench/train_run.py --workdir="$out/fashion_mnist" \
-        --train_config=configs/fashion_mnist.py:resnet18 $fmnist_run -- --config.dataset.data_dir="$data_dir" \
-        "--config.dataset.preprocess=random_crop(28, pad=4)|flip_lr|$fmnist_norm" \
-        "--config.dataset.eval_preprocess=$fmnist_norm" $fmnist_train ;;
+        --train_config=configs/fashion_mnist.py:resnet18,augment $fmnist_run -- \
+        --config.dataset.data_dir="$data_dir" $fmnist_train ;;
     char_lm)  # shellcheck disable=SC2086
       run_part char_lm "$python" experiments/bench/train_run.py --workdir="$out/char_lm" $char_run -- \
         --config.dataset.data_dir="$data_dir" $char_train ;;

@@ -7,11 +7,10 @@ CARRY/data is what experiments/bench/gpu_wheels.sh writes:
 - fashion-mnist/*.xz: Debian's four Fashion-MNIST IDX files, xz-compressed (26 MB against
   Debian's 31 MB of gzip, the difference that keeps the carry folder under 64 MiB). They are
   re-gzipped into TFDS_DIR/../fashion-mnist and written as `fashion_mnist` by trends_jax's own
-  builder, pointed at that folder: it has no setting for where Debian's files are, so its
-  module's `DEBIAN_DIR` is set for this process;
-- word_eval/gensim/test/test_data/: the three word-vector evaluation files from gensim's wheel,
-  without gensim itself (27 MB); bench_gpu.sh puts word_eval/ on PYTHONPATH where gensim is not
-  installed, so that `data.word_eval_file` finds them where it looks, in gensim's package folder.
+  builder, pointed at that folder with $TRENDS_JAX_FASHION_MNIST_DIR;
+- word_eval/: the three word-vector evaluation files from gensim's wheel,
+  without gensim itself (27 MB); where gensim is not installed, bench_gpu.sh points
+  $TRENDS_JAX_WORD_EVAL_DIR at them.
 """
 
 import gzip
@@ -54,7 +53,7 @@ def main(argv):
   if os.path.isdir(xz_dir):
     debian_dir = os.path.join(os.path.dirname(os.path.abspath(FLAGS.data_dir)), "fashion-mnist")
     unpack_fashion_mnist(xz_dir, debian_dir)
-    fashion_mnist.DEBIAN_DIR = debian_dir
+    os.environ[fashion_mnist.DIR_VARIABLE] = debian_dir
     builder = cli.run_user_code(data.prepare, "fashion_mnist", FLAGS.data_dir)
     print(f"fashion_mnist: {', '.join(f'{s} {i.num_examples:,}' for s, i in sorted(builder.info.splits.items()))}"
           f" in {FLAGS.data_dir}", flush=True)

@@ -61,7 +61,7 @@ for file in "$("$python" -c 'from trends_jax.data import fashion_mnist; print(fa
 done
 "$python" experiments/prepare_data.py --datasets=shakespeare_char,w2v_corpus/small --data_dir="$carry/data/tfds" >/dev/null
 rm -rf "$carry/data/tfds/downloads"
-evals="$carry/data/word_eval/gensim/test/test_data"
+evals="$carry/data/word_eval"
 mkdir -p "$evals"
 for name in questions-words wordsim353 simlex999; do
   cp "$("$python" -c 'import sys; from trends_jax import data; print(data.word_eval_file(sys.argv[1]))' "$name")" "$evals/"

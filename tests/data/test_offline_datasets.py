@@ -90,6 +90,23 @@ def test_missing_debian_package_names_the_install_command(tmp_path, monkeypatch)
     data.data_source("fashion_mnist", "train", str(tmp_path / "tfds"))
 
 
+def test_the_directory_variables_move_where_fashion_mnist_and_the_word_evaluation_sets_are_read(tmp_path, monkeypatch):
+  monkeypatch.setenv(fashion_mnist.DIR_VARIABLE, str(tmp_path / "elsewhere"))
+  with pytest.raises(UserError, match=f"needs Debian's files in {tmp_path / 'elsewhere'}; put .*or unset "
+                                      f"{fashion_mnist.DIR_VARIABLE}"):
+    fashion_mnist.source_dir()
+  if os.path.isdir(fashion_mnist.DEBIAN_DIR):
+    monkeypatch.setenv(fashion_mnist.DIR_VARIABLE, fashion_mnist.DEBIAN_DIR)
+    assert fashion_mnist.source_dir() == fashion_mnist.DEBIAN_DIR
+
+  (tmp_path / "evals").mkdir()
+  (tmp_path / "evals" / "simlex999.txt").write_text("word1\tword2\tSimLex999\n")
+  monkeypatch.setenv("TRENDS_JAX_WORD_EVAL_DIR", str(tmp_path / "evals"))
+  assert data.word_eval_file("simlex999") == str(tmp_path / "evals" / "simlex999.txt")
+  with pytest.raises(UserError, match="wordsim353.tsv is missing .*TRENDS_JAX_WORD_EVAL_DIR"):
+    data.word_eval_file("wordsim353")
+
+
 def test_missing_pip_package_names_the_install_command(tmp_path, monkeypatch):
   real_find_spec = importlib.util.find_spec
   monkeypatch.setattr(importlib.util, "find_spec",

@@ -16,6 +16,7 @@ from tensorflow_datasets.image_classification import mnist as tfds_mnist
 from trends_jax.errors import UserError
 
 DEBIAN_DIR = "/usr/share/datasets/fashion-mnist"
+DIR_VARIABLE = "TRENDS_JAX_FASHION_MNIST_DIR"  # Set: the four files are read from there instead.
 FILES = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
          "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")}
 
@@ -30,10 +31,12 @@ def read_idx(path: str) -> np.ndarray:
 
 
 def source_dir() -> str:
-  if not all(os.path.exists(os.path.join(DEBIAN_DIR, f)) for pair in FILES.values() for f in pair):
-    raise UserError(f"dataset 'fashion_mnist' offline needs Debian's files in {DEBIAN_DIR}; "
-                    "run: apt-get install dataset-fashion-mnist")
-  return DEBIAN_DIR
+  directory = os.environ.get(DIR_VARIABLE) or DEBIAN_DIR
+  if not all(os.path.exists(os.path.join(directory, f)) for pair in FILES.values() for f in pair):
+    fix = (f"put {', '.join(f for pair in FILES.values() for f in pair)} there or unset {DIR_VARIABLE}"
+           if directory != DEBIAN_DIR else "run: apt-get install dataset-fashion-mnist")
+    raise UserError(f"dataset 'fashion_mnist' offline needs Debian's files in {directory}; {fix}")
+  return directory
 
 
 class FashionMnistFromDebian(tfds_mnist.FashionMNIST, skip_registration=True):

@@ -174,10 +174,21 @@ class W2vCorpus(tfds.core.GeneratorBasedBuilder):
           yield f"{source}/{i}", {"text": text, "source": source}
 
 
+WORD_EVAL_VARIABLE = "TRENDS_JAX_WORD_EVAL_DIR"  # Set: the evaluation files are read from there, not gensim.
+
+
 def word_eval_file(name: str) -> str:
-  """Path of a word-vector evaluation set by name: questions-words, wordsim353 or simlex999."""
+  """Path of a word-vector evaluation set by name: questions-words, wordsim353 or simlex999, from
+  gensim's test data or the folder in $TRENDS_JAX_WORD_EVAL_DIR (for machines without gensim)."""
   files = {"questions-words": "questions-words.txt", "wordsim353": "wordsim353.tsv",
            "simlex999": "simlex999.txt"}
   if name not in files:
     raise UserError(f"unknown word evaluation set {name!r}; known: {', '.join(files)}")
-  return gensim_test_file(files[name])
+  directory = os.environ.get(WORD_EVAL_VARIABLE)
+  if not directory:
+    return gensim_test_file(files[name])
+  path = os.path.join(directory, files[name])
+  if not os.path.exists(path):
+    raise UserError(f"{path} is missing (${WORD_EVAL_VARIABLE}={directory}); copy gensim's test_data/"
+                    f"{files[name]} there or unset {WORD_EVAL_VARIABLE}")
+  return path
