@@ -10,7 +10,7 @@ vectors.txt / vectors.bin in the workdir load with gensim's KeyedVectors.load_wo
     python experiments/train.py --config=configs/word2vec_cbow.py --workdir=runs/cbow
 
 Arguments: `small` (w2v_corpus/small, 1.34M words), `quick` (30 steps on `small`, for tests).
-Measured (2026-12-02, 2-core AMD EPYC CPU, 1 XLA device): 75 s in all at 608,800 words/s;
+Measured (2026-12-02, 2-core Intel Xeon CPU, 1 XLA device): 75 s in all at 608,800 words/s;
 analogy accuracy 23.3% (46.3% covered), WordSim-353 0.614, SimLex-999 0.330 (gensim on the
 same corpus and settings, same day: 21.1%, 0.598, 0.306 at 2,283,000 words/s; docs/results.md
 "word2vec").

@@ -15,7 +15,7 @@ KeyedVectors.load_word2vec_format.
     python experiments/train.py --config=configs/word2vec_skipgram.py --workdir=runs/skipgram
 
 Arguments: `small` (w2v_corpus/small, 1.34M words), `quick` (30 steps on `small`, for tests).
-Measured (2026-12-02, 2-core AMD EPYC CPU, 1 XLA device): 145 s in all at 287,800 words/s;
+Measured (2026-12-02, 2-core Intel Xeon CPU, 1 XLA device): 145 s in all at 287,800 words/s;
 analogy accuracy 23.7% (46.3% of questions covered), WordSim-353 0.660, SimLex-999 0.392
 (gensim on the same corpus and settings, same day: 21.1%, 0.608, 0.370 at 595,100 words/s;
 docs/results.md "word2vec").
