@@ -76,7 +76,7 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
   if m.negative_pool < 0:
     raise UserError(f"model.negative_pool must be >= 0 (0: negatives straight from the noise distribution), "
                     f"got {m.negative_pool}")
-  if m.pool_block < 0 or (m.pool_block and ds.row_length % m.pool_block):
+  if m.negative_pool and (m.pool_block < 0 or (m.pool_block and ds.row_length % m.pool_block)):  # Unused without a pool.
     divisors = [str(d) for d in range(1, min(ds.row_length, 200) + 1) if ds.row_length % d == 0][-3:]
     raise UserError(f"model.pool_block must divide dataset.row_length ({ds.row_length}) or be 0 (one pool per row), "
                     f"got {m.pool_block}; e.g. --config.model.pool_block={' or '.join(divisors)}")
