@@ -9,7 +9,7 @@ r"""How a step's cost grows with its size on this machine: where the CPU (or dev
   batch size at the config's width, and against the width (every layer's channels × w) at
   --width_batch. Models: --cnn_config (configs/default.py, the quick start's CNN on 28×28×1) and
   --resnet_config (configs/cifar10.py:resnet18, 32×32×3).
-- word2vec, configs/word2vec_skipgram.py's step (`training.word2vec.make_train_step`) on a random
+- word2vec, configs/word2vec_skipgram.py's step (`training.word2vec.build_program`) on a random
   Zipf-distributed stream: words/s against the vocabulary size (corpus of --corpus_sizes[0]
   words) and against the corpus size (vocabulary of 30,000).
 Each point: the median of enough calls for about --seconds seconds (at least 2) after one
@@ -18,22 +18,18 @@ warm-up call; compilation excluded. Writes results.json, results.md and scaling.
 
 import functools
 import os
-import types
 
 import jax
-import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import matplotlib.ticker as ticker
 import numpy as np
 from absl import flags
 from ml_collections import config_flags
 
-from trends_jax import optim
 from trends_jax.bench import timing as benchmark
-from trends_jax.data import word_windows
-from trends_jax.models import word2vec as word2vec_model
+from trends_jax.data import word_corpus
 from trends_jax.run import cli, plots, results as report
-from trends_jax.training import parallel, steps, supervised, word2vec
+from trends_jax.training import parallel, supervised, word2vec
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FLAGS = flags.FLAGS
@@ -100,31 +96,21 @@ def image_step_seconds(config, image_shape: tuple, batch_size: int) -> float:
 
 
 def word2vec_step_seconds(config, vocab_size: int, corpus_size: int) -> float:
-  """Seconds per step of the config's word2vec step on a Zipf stream of `corpus_size` words."""
-  m, ds = config.model, config.dataset
+  """Seconds per step of the config's word2vec step (the trainer's own program) on a stream of
+  `corpus_size` Zipf-distributed words."""
   rng = np.random.default_rng(0)
   frequency = 1.0 / np.arange(1, vocab_size + 1)
-  frequency /= frequency.sum()
-  stream = jnp.asarray(rng.choice(vocab_size, size=corpus_size + config.batch_size, p=frequency).astype(np.int32))
-  threshold = ds.sample * corpus_size
-  counts = frequency * corpus_size
-  keep = jnp.asarray(np.minimum(1.0, (np.sqrt(counts / threshold) + 1) * threshold / counts).astype(np.float32))
-  noise = frequency ** ds.noise_power
-  table = jax.device_put(word_windows.noise_table(noise / noise.sum()))
-  model = word2vec_model.Word2Vec(vocab_size=vocab_size, architecture=m.name,
-                                  **{k: m[k] for k in word2vec.MODEL_FIELDS})
-  params = model.init(jax.random.PRNGKey(0), method=lambda module: module.vectors())["params"]
-  tx, learning_rate_fn = optim.create(config.optimizer, 1_000_000)
-  state = steps.TrainState.create(apply_fn=model.apply, params=params, tx=tx, rng=jax.random.PRNGKey(1))
-  train_step = jax.jit(word2vec.make_train_step(
-      model, learning_rate_fn, m.window, config.batch_size // ds.row_length,
-      ds.row_length, types.SimpleNamespace(num_devices=1), config.sparse_updates, config.max_row_repeats),
-      donate_argnums=0)
-  position = 0
+  ids = rng.choice(vocab_size, size=corpus_size, p=frequency / frequency.sum()).astype(np.int32)
+  counts = np.maximum(np.bincount(ids, minlength=vocab_size), 1)  # Every word seen, as min_count ensures.
+  corpus = word_corpus.WordCorpus([str(i) for i in range(vocab_size)], counts, ids)
+  strategy = parallel.create("jit", jax.devices()[:1])
+  program = word2vec.build_program(config, corpus, strategy, 1_000_000)
+  state, position = strategy.init_state(program.make_state), 0
 
   def run():
     nonlocal state, position
-    state, metrics = train_step(state, stream, np.int32(position), keep, table)
+    state, metrics = program.train_step(state, program.stream, np.int32(position), program.keep_probability,
+                                        program.noise)
     position = (position + config.batch_size) % corpus_size
     jax.block_until_ready((state, metrics))
 

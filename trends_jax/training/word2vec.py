@@ -11,6 +11,8 @@ beside vocabulary.tsv, and evaluated on the Google analogies, WordSim-353 and Si
 
 import functools
 import os
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -160,6 +162,41 @@ def make_train_step(model, learning_rate_fn, window: int, rows: int, row_length:
   return train_step
 
 
+class Program(NamedTuple):
+  """What a word2vec run trains with: the corpus on the devices, the state and the compiled step,
+  called as train_step(state, stream, start, keep_probability, noise)."""
+  stream: jax.Array  # The corpus ids, with enough of its start appended that any step's block is contiguous.
+  keep_probability: jax.Array  # Per word: subsampling's chance of keeping it.
+  noise: word_windows.NoiseTable  # The negatives' distribution.
+  make_state: Callable[[], steps.TrainState]
+  train_step: Callable
+
+
+def build_program(config: ml_collections.ConfigDict, corpus: word_corpus.WordCorpus, strategy,
+                  num_steps: int) -> Program:
+  """The config's model, optimizer and compiled step on `corpus`, for `strategy`'s devices."""
+  ds, m = config.dataset, config.model
+  put = functools.partial(jax.device_put, device=strategy.replicated)
+  model = word2vec.Word2Vec(vocab_size=len(corpus.words), architecture=m.name,
+                            dtype=jnp.dtype(config.dtype), **{k: m[k] for k in MODEL_FIELDS})
+  tx, learning_rate_fn = optim.create(config.optimizer, num_steps)
+
+  def make_state():
+    params_key, state_key = jax.random.split(jax.random.PRNGKey(config.seed))
+    params = model.init(params_key, method=lambda module: module.vectors())["params"]
+    return steps.TrainState.create(apply_fn=model.apply, params=params, tx=tx, rng=state_key)
+
+  train_step = jax.jit(
+      make_train_step(model, learning_rate_fn, m.window, config.batch_size // ds.row_length, ds.row_length,
+                      strategy.batch_sharding, config.sparse_updates, config.max_row_repeats,
+                      skip_nonfinite=config.nonfinite_steps == "skip"),
+      donate_argnums=0)
+  return Program(put(np.resize(corpus.ids, len(corpus.ids) + config.batch_size)),
+                 put(corpus.keep_probabilities(ds.sample)),
+                 put(word_windows.noise_table(corpus.noise_distribution(ds.noise_power))),
+                 make_state, train_step)
+
+
 class Word2VecTrainer(loop.Trainer):
   rate_unit = "words"
 
@@ -170,7 +207,7 @@ class Word2VecTrainer(loop.Trainer):
     config, ds, m = self.config, self.config.dataset, self.config.model
     for name in (config.eval.analogies, *config.eval.word_pairs):
       data.word_eval_file(name)
-    # --- Corpus: on every device, with its subsampling and noise distributions ---
+    # --- The corpus, then on it the model, state and compiled step (build_program) ---
     self.corpus = corpus = load_corpus(ds)
     self.num_words = num_words = len(corpus.ids)
     if num_words < 2 * m.window + 1:
@@ -182,28 +219,10 @@ class Word2VecTrainer(loop.Trainer):
                       f"min_count={ds.min_count}); use at most that, e.g. --config.batch_size="
                       f"{max(unit, num_words // unit * unit)}")
     self.num_steps = config_lib.num_train_steps(config, num_words)
-    # The stream wraps around: append enough of its start that any step's block is contiguous.
-    put = functools.partial(jax.device_put, device=self.strategy.replicated)
-    self.stream = put(np.resize(corpus.ids, num_words + config.batch_size))
-    self.keep_probability = put(corpus.keep_probabilities(ds.sample))
-    self.noise = put(word_windows.noise_table(corpus.noise_distribution(ds.noise_power)))
-
-    # --- Model, optimizer, state and the compiled step ---
-    model = word2vec.Word2Vec(vocab_size=len(corpus.words), architecture=m.name,
-                              dtype=jnp.dtype(config.dtype), **{k: m[k] for k in MODEL_FIELDS})
-    tx, learning_rate_fn = optim.create(config.optimizer, self.num_steps)
-
-    def make_state():
-      params_key, state_key = jax.random.split(jax.random.PRNGKey(config.seed))
-      params = model.init(params_key, method=lambda module: module.vectors())["params"]
-      return steps.TrainState.create(apply_fn=model.apply, params=params, tx=tx, rng=state_key)
-
-    self.make_state, self.state_shapes = make_state, jax.eval_shape(make_state)
-    self.train_step = jax.jit(
-        make_train_step(model, learning_rate_fn, m.window, config.batch_size // ds.row_length, ds.row_length,
-                        self.strategy.batch_sharding, config.sparse_updates, config.max_row_repeats,
-                        skip_nonfinite=config.nonfinite_steps == "skip"),
-        donate_argnums=0)
+    program = build_program(config, corpus, self.strategy, self.num_steps)
+    self.stream, self.keep_probability, self.noise = program.stream, program.keep_probability, program.noise
+    self.make_state, self.train_step = program.make_state, program.train_step
+    self.state_shapes = jax.eval_shape(program.make_state)
     self.sections = None  # The analogy sections of the latest evaluation.
 
   def describe(self, state) -> str:
