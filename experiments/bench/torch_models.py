@@ -116,15 +116,16 @@ def torchvision_train_step(name: str, batch_size: int, image_size: int, device: 
   return step
 
 
-def conv_grad_step(batch: int, size: int, in_channels: int, out_channels: int, kernel: int,
-                   stride: int) -> Callable[[], None]:
-  """One Conv2d (padding kernel // 2, no bias) forward, summed, backward to input and weight."""
+def conv_grad_step(batch: int, size: int, in_channels: int, out_channels: int, kernel: int, stride: int,
+                   padding: int, bias: bool) -> Callable[[], None]:
+  """One Conv2d forward, summed, backward to its input and parameters."""
   generator = torch.Generator().manual_seed(0)
   x = torch.randn(batch, in_channels, size, size, generator=generator, requires_grad=True)
-  conv = nn.Conv2d(in_channels, out_channels, kernel, stride, kernel // 2, bias=False)
+  conv = nn.Conv2d(in_channels, out_channels, kernel, stride, padding, bias=bias)
 
   def step():
-    x.grad = conv.weight.grad = None
+    x.grad = None
+    conv.zero_grad(set_to_none=True)
     conv(x).sum().backward()
 
   return step

@@ -22,12 +22,14 @@ aten op), and both top-op tables go into the results. The JAX times add up every
 import os
 from collections.abc import Callable
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 from absl import flags
 from ml_collections import config_flags
 
+from trends_jax import models
 from trends_jax.bench import ops, timing as benchmark
 from trends_jax.errors import UserError
 from trends_jax.models import recurrent
@@ -43,7 +45,7 @@ flags.mark_flag_as_required("workdir")
 flags.DEFINE_bool("quick", False, "Tiny sizes and few repetitions (for tests).")
 flags.DEFINE_integer("reps", 10, "Timed steps per side (after warm-up).")
 flags.DEFINE_integer("torch_threads", 0, "PyTorch's intra-op threads; 0: one per CPU core.")
-flags.DEFINE_bool("conv_ops", False, "Also time each distinct convolution of ResNet-18 (CIFAR stem) at the "
+flags.DEFINE_bool("conv_ops", False, "Also time each distinct convolution of ResNet-18 (CIFAR stem), as its forward pass meets them, at the "
                   "config's batch size alone, forward + backward, on both sides.")
 flags.DEFINE_integer("profile", 0, "ResNet-18 and LSTM steps of each side run under a profiler after the timings; "
                      "their top ops go into the results. 0: none.", lower_bound=0)
@@ -100,43 +102,43 @@ def resnet18_steps(config, reps: int) -> tuple[tuple[float, float], dict]:
   return seconds, tables
 
 
-def resnet18_convolutions(num_filters: int) -> list[dict]:
-  """ResNet-18 with the CIFAR stem's convolutions, one row per distinct shape, with their count."""
-  rows = [{"size": 32, "in": 3, "out": num_filters, "kernel": 3, "stride": 1, "count": 1}]  # The stem.
-  width = num_filters
-  for stage in range(4):
-    out, size = num_filters * 2 ** stage, 32 // 2 ** stage
-    if stage:  # The first block halves the size: a strided 3×3 and a strided 1×1 shortcut.
-      rows += [{"size": 2 * size, "in": width, "out": out, "kernel": 3, "stride": 2, "count": 1},
-               {"size": 2 * size, "in": width, "out": out, "kernel": 1, "stride": 2, "count": 1}]
-    rows.append({"size": size, "in": out, "out": out, "kernel": 3, "stride": 1, "count": 4 if stage == 0 else 3})
-    width = out
-  return rows
+def model_convolutions(config, batch: int) -> list[tuple[nn.Conv, tuple, int]]:
+  """The config's model's convolutions as its forward pass meets them, one per distinct
+  (input shape, module settings), each with its input shape and how many times it occurs."""
+  model = models.create(config.model.name, **train.model_kwargs(config, 10))
+  found: dict[tuple, list] = {}
+
+  def record(next_fun, args, kwargs, context):
+    module = context.module
+    if isinstance(module, nn.Conv) and context.method_name == "__call__":
+      key = (args[0].shape, module.features, tuple(module.kernel_size), module.strides, module.padding)
+      found.setdefault(key, [module.clone(parent=None, name=None), args[0].shape, 0])[2] += 1
+    return next_fun(*args, **kwargs)
+
+  with nn.intercept_methods(record):
+    jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), jnp.zeros((batch, *IMAGE_SHAPE)), train=False))
+  return [tuple(entry) for entry in found.values()]
 
 
-def conv_table(batch: int, num_filters: int, reps: int) -> list[dict]:
-  """Each distinct convolution alone, forward + backward to input and weight: XLA against oneDNN."""
+def conv_table(config, batch: int, reps: int) -> list[dict]:
+  """Each distinct convolution of the model alone, forward + backward to input and weight: XLA
+  against oneDNN (nn.Conv2d with the same kernel, stride and padding)."""
   import torch_models
   rows, rng = [], np.random.default_rng(0)
-  for conv in resnet18_convolutions(num_filters):
-    x = jnp.asarray(rng.normal(size=(batch, conv["size"], conv["size"], conv["in"])), jnp.float32)
-    w = jnp.asarray(rng.normal(size=(conv["kernel"], conv["kernel"], conv["in"], conv["out"])), jnp.float32)
-    pad = conv["kernel"] // 2
-
-    def loss(x, w, stride=conv["stride"], pad=pad):
-      return jax.lax.conv_general_dilated(x, w, (stride, stride), [(pad, pad)] * 2,
-                                          dimension_numbers=("NHWC", "HWIO", "NHWC")).sum()
-
-    grads = jax.jit(jax.grad(loss, argnums=(0, 1)))
-    jax_seconds = benchmark.time_calls(lambda g=grads, x=x, w=w: jax.block_until_ready(g(x, w)), reps).median
+  for conv, shape, count in model_convolutions(config, batch):
+    x = jnp.asarray(rng.normal(size=shape), jnp.float32)
+    params = conv.init(jax.random.PRNGKey(0), x)
+    grads = jax.jit(jax.grad(lambda x, p, conv=conv: conv.apply(p, x).sum(), argnums=(0, 1)))
+    kernel, stride = conv.kernel_size[0], conv.strides if isinstance(conv.strides, int) else conv.strides[0]
+    padding = conv.padding if isinstance(conv.padding, int) else kernel // 2
+    jax_seconds = benchmark.time_calls(lambda g=grads, x=x, p=params: jax.block_until_ready(g(x, p)), reps).median
     torch_seconds = benchmark.time_calls(torch_models.conv_grad_step(
-        batch, conv["size"], conv["in"], conv["out"], conv["kernel"], conv["stride"]), reps).median
-    rows.append({"convolution": f"{conv['kernel']}x{conv['kernel']}/{conv['stride']} {conv['in']}->{conv['out']} "
-                                f"at {conv['size']}x{conv['size']}", "count": conv["count"],
-                 "trends_jax_ms": jax_seconds * 1000, "torch_ms": torch_seconds * 1000,
+        batch, shape[1], shape[-1], conv.features, kernel, stride, padding, conv.use_bias), reps).median
+    rows.append({"convolution": f"{kernel}x{kernel}/{stride} {shape[-1]}->{conv.features} at {shape[1]}x{shape[2]}",
+                 "count": count, "trends_jax_ms": jax_seconds * 1000, "torch_ms": torch_seconds * 1000,
                  "ratio": jax_seconds / torch_seconds})
   jax_total, torch_total = (sum(r["count"] * r[k] for r in rows) for k in ("trends_jax_ms", "torch_ms"))
-  rows.append({"convolution": "all of ResNet-18's convolutions (count × time)", "count": sum(r["count"] for r in rows),
+  rows.append({"convolution": "all of the model's convolutions (count × time)", "count": sum(r["count"] for r in rows),
                "trends_jax_ms": jax_total, "torch_ms": torch_total, "ratio": jax_total / torch_total})
   return rows
 
@@ -187,8 +189,7 @@ def main(argv):
           f"ratio {jax_seconds / torch_seconds:.2f}", flush=True)
 
   if FLAGS.conv_ops:
-    op_tables["resnet18 convolutions alone, forward + backward"] = conv_table(
-        config.batch_size, config.model.get("num_filters", 64), reps)
+    op_tables["resnet18 convolutions alone, forward + backward"] = conv_table(config, config.batch_size, reps)
   import torch
   setup = {"platform": jax.devices()[0].platform, "cpu_count": os.cpu_count(), "jax": jax.__version__,
            "torch": torch.__version__, "torch_threads": torch.get_num_threads(), "reps": reps,
