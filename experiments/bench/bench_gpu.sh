@@ -30,9 +30,17 @@ mkdir -p "$out"
 data_dir="$out/tfds"
 
 if ! "$python" -c "import ml_collections, tensorflow_datasets, grain, tensorboardX, matplotlib" >/dev/null 2>&1; then
-  "$python" -m pip install -q --no-index --no-deps "$carry"/wheels/*.whl ||
+  # Into a folder of its own, ahead on the path: the machine's own packages stay as they are.
+  site=$(mktemp -d)
+  "$python" -m pip install -q --no-index --no-deps --no-compile --target "$site" "$carry"/wheels/*.whl ||
     { echo "error: cannot install the wheels in $carry/wheels (fill it with experiments/bench/gpu_wheels.sh)" >&2; exit 2; }
+  export PYTHONPATH="$PYTHONPATH:$site"
 fi
+# On the GPU machine, a JAX without its GPU ends the run here, before the parts spend its minutes.
+require_gpu=--require_gpu
+[ -n "${QUICK:-}" ] && require_gpu=
+# shellcheck disable=SC2086  # Empty in QUICK runs.
+"$python" experiments/bench/gpu_environment.py "$out" $require_gpu || exit 2
 # The word-vector evaluation files travel without gensim: see experiments/bench/gpu_data.py.
 if ! "$python" -c "import gensim" >/dev/null 2>&1; then
   export TRENDS_JAX_WORD_EVAL_DIR="$PWD/$carry/data/word_eval"

@@ -7,7 +7,8 @@ OUT_DIR/<part>.log and, where it got that far, OUT_DIR/<part>/results.json. A pa
 code is not 0 is recorded with the end of its log (and its results where it wrote them); 124 is
 an overrun of its cap. The "summary" section puts the measured numbers beside what they are
 measured against: PyTorch's ResNet-50 on the same batch, the published figures, gensim's CPU
-rate and ResNet-50's consumption of input.
+rate and ResNet-50's consumption of input. "environment" is what the run ran on
+(experiments/bench/gpu_environment.py).
 """
 
 import json
@@ -107,9 +108,18 @@ def summarize(parts: dict) -> dict:
   return summary
 
 
+def read_environment(out: str) -> dict:
+  path = os.path.join(out, "environment.json")  # experiments/bench/gpu_environment.py's.
+  if not os.path.exists(path):
+    return {"error": "not recorded (no environment.json)"}
+  with open(path) as f:
+    return json.load(f)
+
+
 def main(out: str, names: list[str]) -> dict:
   parts = {name: read_part(out, name) for name in names}
   merged = {"date": time.strftime("%Y-%m-%d"), "quick": bool(os.environ.get("QUICK")),
+            "environment": read_environment(out),
             "parts_failed": [n for n, p in parts.items() if not p["ok"]], "summary": summarize(parts), "parts": parts}
   with open(os.path.join(out, "bench_gpu.json"), "w") as f:
     json.dump(merged, f, indent=2)

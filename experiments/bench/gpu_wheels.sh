@@ -1,15 +1,14 @@
 #!/usr/bin/env bash
 # Fills the carry folder for experiments/bench/bench_gpu.sh on the GPU machine (Python 3.12, Linux
-# x86_64, no network; it has jax with CUDA, flax, optax, orbax, PyTorch, torchvision and timm):
+# x86_64, no network; its own packages are listed in experiments/bench/gpu_machine_packages.txt):
 #
 #   experiments/bench/gpu_wheels.sh [CARRY_DIR]        # default: carry; run here, with trends_jax's data installed
 #
 # CARRY_DIR/wheels: exactly the wheels the machine lacks. pip resolves trends_jax's needs
-# (gpu_requirements.txt) and, apart, what the machine already has (GPU_HAS below), both for Python
-# 3.12; the difference is downloaded with --no-deps at the resolved versions. pyarrow (55 MB) is
-# left out: tensorflow-datasets declares it but imports it only for Arrow/Parquet files, which
-# trends_jax never reads. OpenCV (the fast JPEG path's resizer) and gensim are not carried either
-# (docs/gpu.md: sizes).
+# (gpu_requirements.txt) for Python 3.12 beside the machine's own jax and numpy versions; what the
+# machine's package list names is dropped, the rest is downloaded with --no-deps at the resolved
+# versions. pyarrow (55 MB) is left out: tensorflow-datasets declares it but imports it only for
+# Arrow/Parquet files, which trends_jax never reads; gensim is not carried either (docs/gpu.md).
 # CARRY_DIR/data: Debian's Fashion-MNIST files as .xz, shakespeare_char and w2v_corpus/small
 # prepared here, and gensim's three word-vector evaluation files (experiments/bench/gpu_data.py).
 # The whole folder must stay under 64 MiB, what travels with the repository: over that, exit 2.
@@ -19,39 +18,32 @@ export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 carry=${1:-carry}
 python=${PYTHON:-python3}
 budget=$((64 * 1024 * 1024))
-# The GPU machine's own packages (their dependencies follow in the resolution).
-GPU_HAS="jax flax optax orbax-checkpoint huggingface_hub safetensors pyyaml pillow filelock sympy networkx jinja2
-  fsspec typing_extensions"
+# The versions the machine's jax and numpy are, so that what is carried resolves against them.
+GPU_PINS="jax==0.11.2 jaxlib==0.11.2 numpy==2.5.2"
 SKIP="pyarrow"
-target=(--only-binary=:all: --python-version 3.12 --implementation cp --platform manylinux2014_x86_64
-  --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64)
+# pip matches each manylinux tag exactly: the glibc levels that wheels of these packages are built for.
+platforms=(manylinux1_x86_64 manylinux2014_x86_64)
+for glibc in 17 24 27 28; do platforms+=("manylinux_2_${glibc}_x86_64"); done
+target=(--only-binary=:all: --python-version 3.12 --implementation cp "${platforms[@]/#/--platform=}")
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 rm -rf "$carry/wheels" "$carry/data"
 mkdir -p "$carry/wheels" "$carry/data"
 
+# pip 23.2 (seen here) checks the packages' Requires-Python against the Python it runs on, not the
+# --python-version asked for (jax 0.11 needs 3.12); pip 26.3 does not: the resolution runs on a current pip.
+"$python" -m venv "$tmp/pip" && "$tmp/pip/bin/python" -m pip install -q --upgrade pip 2> >(grep -v "is ignored" >&2)
+pip=("$tmp/pip/bin/python" -m pip)
 # promise (a tensorflow-datasets dependency) is published only as source: built first.
-"$python" -m pip wheel --no-deps -q -w "$tmp/built" promise
-# shellcheck disable=SC2086  # The package names are split on purpose.
-printf '%s\n' $GPU_HAS >"$tmp/has.txt"
-resolve() {  # requirements file, report file
-  "$python" -m pip install --dry-run --ignore-installed -q --find-links "$tmp/built" "${target[@]}" \
-    --target "$tmp/target" --report "$2" -r "$1" 2> >(grep -v "is ignored" >&2)
-}
-resolve "$tmp/has.txt" "$tmp/has.json"
-cat "$tmp/has.txt" experiments/bench/gpu_requirements.txt >"$tmp/need.txt"
-resolve "$tmp/need.txt" "$tmp/need.json"
-"$python" - "$tmp/has.json" "$tmp/need.json" "$SKIP" >"$tmp/missing.txt" <<'EOF'
-import json, sys
-
-def resolved(path):
-  with open(path) as f:
-    return {i["metadata"]["name"].lower().replace("_", "-"): i["metadata"]["version"] for i in json.load(f)["install"]}
-
-has, need, skip = resolved(sys.argv[1]), resolved(sys.argv[2]), set(sys.argv[3].split())
-print("\n".join(f"{name}=={version}" for name, version in sorted(need.items()) if name not in has and name not in skip))
-EOF
-"$python" -m pip download -q --no-deps -d "$carry/wheels" --find-links "$tmp/built" "${target[@]}" \
+"${pip[@]}" wheel --no-deps -q -w "$tmp/built" promise
+# shellcheck disable=SC2086  # The requirements are split on purpose.
+printf '%s\n' $GPU_PINS | cat - experiments/bench/gpu_requirements.txt >"$tmp/need.txt"
+"${pip[@]}" install --dry-run --ignore-installed -q --find-links "$tmp/built" "${target[@]}" \
+  --target "$tmp/target" --report "$tmp/need.json" -r "$tmp/need.txt" 2> >(grep -v "is ignored" >&2)
+# shellcheck disable=SC2086  # The names are split on purpose.
+"$python" experiments/bench/gpu_missing.py "$tmp/need.json" experiments/bench/gpu_machine_packages.txt $SKIP \
+  >"$tmp/missing.txt"
+"${pip[@]}" download -q --no-deps -d "$carry/wheels" --find-links "$tmp/built" "${target[@]}" \
   -r "$tmp/missing.txt" 2> >(grep -v "is ignored" >&2)
 
 mkdir -p "$carry/data/fashion-mnist"

@@ -44,6 +44,7 @@ def test_summary_compares_and_records_failures(tmp_path):
   with open(os.path.join(out, "bench_gpu.json")) as f:
     merged = json.load(f)
   assert merged["parts_failed"] == ["fashion_mnist", "char_lm"]
+  assert merged["environment"] == {"error": "not recorded (no environment.json)"}
   failed = merged["parts"]["fashion_mnist"]
   assert failed["timed_out"] and failed["exit_code"] == 124 and failed["error"].endswith("the end of the log")
   assert len(failed["error"]) == gpu_summary.LOG_TAIL
@@ -62,18 +63,40 @@ def test_summary_compares_and_records_failures(tmp_path):
 
 def test_script_records_an_overrun_and_goes_on(tmp_path):
   out = tmp_path / "out"
-  env = {**os.environ, "QUICK": "1", "PARTS": "torch_resnet50 char_lm", "LIMITS": "torch_resnet50=1",
+  # resnet50 cannot even import JAX within 1 s.
+  env = {**os.environ, "QUICK": "1", "PARTS": "resnet50 char_lm", "LIMITS": "resnet50=1",
          "PYTHON": sys.executable}
   result = subprocess.run(["bash", "experiments/bench/bench_gpu.sh", str(out), str(tmp_path / "no_carry")],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
   assert result.returncode == 0, result.stderr[-3000:]
   with open(out / "bench_gpu.json") as f:
     merged = json.load(f)
-  assert merged["quick"] and merged["parts_failed"] == ["torch_resnet50"]
-  assert merged["parts"]["torch_resnet50"]["timed_out"] and merged["parts"]["torch_resnet50"]["limit_seconds"] == 1
+  assert merged["quick"] and merged["parts_failed"] == ["resnet50"]
+  assert merged["parts"]["resnet50"]["timed_out"] and merged["parts"]["resnet50"]["limit_seconds"] == 1
   char_lm = merged["summary"]["char_lm"]
   assert merged["parts"]["char_lm"]["ok"] and char_lm["steps"] == 20 and char_lm["stopped_by"] == "finished"
   assert char_lm["steps_per_sec"] > 0 and 0 < char_lm["bits_per_char"] < 8
+  import jax
+  environment = merged["environment"]
+  assert environment["packages"]["jax"] == jax.__version__
+  assert environment["packages"]["jax-cuda13-plugin"] == "missing"  # This CPU's JAX has no CUDA plugin.
+  assert environment["jax"] == {"backend": "cpu", "device_count": jax.device_count(), "device_kinds": ["cpu"]}
+
+
+def test_a_run_for_the_gpu_stops_where_jax_sees_none(tmp_path):
+  """Without QUICK, the CPU's JAX ends the run with one line before any part starts."""
+  out = tmp_path / "out"
+  env = {**os.environ, "PARTS": "char_lm", "PYTHON": sys.executable}
+  env.pop("QUICK", None)
+  result = subprocess.run(["bash", "experiments/bench/bench_gpu.sh", str(out), str(tmp_path / "no_carry")],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+  assert result.returncode == 2
+  assert result.stderr.strip().splitlines() == [
+      "error: JAX sees no GPU (its backend is cpu); check the machine's jax CUDA plugin (environment.json), "
+      "or run with QUICK=1 on a CPU"]
+  assert sorted(os.listdir(out)) == ["environment.json"]  # No part ran.
+  with open(out / "environment.json") as f:
+    assert json.load(f)["python"] == ".".join(map(str, sys.version_info[:3]))
 
 
 def test_script_refuses_an_unknown_part(tmp_path):
@@ -117,3 +140,18 @@ def test_carried_fashion_mnist_becomes_the_dataset(tmp_path):
   assert f"fashion_mnist: test 5, train 12 in {data_dir}" in result.stdout
   with gzip.open(tmp_path / "fashion-mnist" / "t10k-labels-idx1-ubyte.gz") as f:
     assert f.read()[8:] == labels.tobytes()
+
+
+def test_carry_holds_only_what_the_machine_lacks(tmp_path):
+  import gpu_missing
+  report = {"install": [{"metadata": {"name": n, "version": v}} for n, v in
+                        (("tensorflow_datasets", "4.9.10"), ("jax", "0.11.2"), ("Typing_Extensions", "4.15.0"),
+                         ("pyarrow", "22.0.0"), ("simplejpeg", "1.9.0"), ("opencv-python-headless", "5.1.0"))]}
+  machine = tmp_path / "machine.txt"
+  machine.write_text("# the image's packages\njax\ntyping-extensions\nopencv_python_headless\n")
+  assert gpu_missing.missing(report, gpu_missing.read_names(str(machine)), ["pyarrow"]) == [
+      "simplejpeg==1.9.0", "tensorflow-datasets==4.9.10"]
+  # The list the real script uses names the packages the parts import from the machine as they are.
+  listed = {gpu_missing.normalized(n) for n in gpu_missing.read_names(
+      os.path.join(REPO, "experiments", "bench", "gpu_machine_packages.txt"))}
+  assert {"jax", "flax", "optax", "orbax-checkpoint", "torch", "torchvision", "timm", "numpy"} <= listed
