@@ -26,7 +26,7 @@ RESNET50 = {
 }
 FASHION_PUBLISHED = {"published_accuracy": 0.949,
                      "published_source": "Zalando's Fashion-MNIST benchmark table, ResNet18 (test accuracy)"}
-# Measured by trends_jax on a CPU (docs/results.md, word2vec table): not a GPU figure.
+# Measured on a CPU beside trends_jax, on the word2vec part's corpus (docs/gpu.md): not a GPU figure.
 GENSIM_CPU = {"gensim_words_per_sec_cpu": 431300,
               "gensim_source": "experiments/bench/word2vec.py --corpus=w2v_corpus/small: gensim 4 skip-gram, 2 worker "
                                "threads, 2-core Intel Xeon CPU, 2026-12-02 (trends_jax on that CPU: 239,200)"}

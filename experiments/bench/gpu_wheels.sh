@@ -7,8 +7,7 @@
 # CARRY_DIR/wheels: exactly the wheels the machine lacks. pip resolves trends_jax's needs
 # (gpu_requirements.txt) for Python 3.12 beside the machine's own jax and numpy versions; what the
 # machine's package list names is dropped, the rest is downloaded with --no-deps at the resolved
-# versions. pyarrow (55 MB) is left out: tensorflow-datasets declares it but imports it only for
-# Arrow/Parquet files, which trends_jax never reads; gensim is not carried either (docs/gpu.md).
+# versions. gensim is not carried (docs/gpu.md).
 # CARRY_DIR/data: Debian's Fashion-MNIST files as .xz, shakespeare_char and w2v_corpus/small
 # prepared here, and gensim's three word-vector evaluation files (experiments/bench/gpu_data.py).
 # The whole folder must stay under 64 MiB, what travels with the repository: over that, exit 2.
@@ -20,7 +19,6 @@ python=${PYTHON:-python3}
 budget=$((64 * 1024 * 1024))
 # The versions the machine's jax and numpy are, so that what is carried resolves against them.
 GPU_PINS="jax==0.11.2 jaxlib==0.11.2 numpy==2.5.2"
-SKIP="pyarrow"
 # pip matches each manylinux tag exactly: the glibc levels that wheels of these packages are built for.
 platforms=(manylinux1_x86_64 manylinux2014_x86_64)
 for glibc in 17 24 27 28; do platforms+=("manylinux_2_${glibc}_x86_64"); done
@@ -40,8 +38,7 @@ pip=("$tmp/pip/bin/python" -m pip)
 printf '%s\n' $GPU_PINS | cat - experiments/bench/gpu_requirements.txt >"$tmp/need.txt"
 "${pip[@]}" install --dry-run --ignore-installed -q --find-links "$tmp/built" "${target[@]}" \
   --target "$tmp/target" --report "$tmp/need.json" -r "$tmp/need.txt" 2> >(grep -v "is ignored" >&2)
-# shellcheck disable=SC2086  # The names are split on purpose.
-"$python" experiments/bench/gpu_missing.py "$tmp/need.json" experiments/bench/gpu_machine_packages.txt $SKIP \
+"$python" experiments/bench/gpu_missing.py "$tmp/need.json" experiments/bench/gpu_machine_packages.txt \
   >"$tmp/missing.txt"
 "${pip[@]}" download -q --no-deps -d "$carry/wheels" --find-links "$tmp/built" "${target[@]}" \
   -r "$tmp/missing.txt" 2> >(grep -v "is ignored" >&2)
