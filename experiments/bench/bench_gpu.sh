@@ -12,30 +12,49 @@
 #   QUICK=1 experiments/bench/bench_gpu.sh OUT_DIR          # the same, tiny: checks the script on a CPU
 #   PARTS="char_lm word2vec" LIMITS="char_lm=30" ...        # some parts only; other caps (seconds)
 #
-# CARRY_DIR (default ./carry) is experiments/bench/gpu_wheels.sh's output: the wheels the machine
+# CARRY_DIR (default: carry/ in this checkout) is experiments/bench/gpu_wheels.sh's output: the wheels the machine
 # lacks, installed with pip --no-index --no-deps where trends_jax's imports fail, and the data.
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+fail() { echo "error: $*" >&2; exit 2; }
+# Every input is checked before anything is installed or written.
+[ $# -ge 1 ] && [ $# -le 2 ] || fail "usage: experiments/bench/bench_gpu.sh OUT_DIR [CARRY_DIR]"
+# The folders as the caller named them, before the cd below.
+out=$(realpath -m "$1")
+repo=$(realpath "$(dirname "$0")/../..")
+carry=$(realpath -m "${2:-$repo/carry}")
+python=${PYTHON:-python3}
+[[ $python == */* ]] && python=$(realpath -ms "$python")  # -s: a venv's python is a link to keep.
+cd "$repo" || exit 2
 # trends_jax from this checkout: the GPU machine has no network to `pip install -e .` it.
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
-out=${1:?usage: experiments/bench/bench_gpu.sh OUT_DIR [CARRY_DIR]}
-carry=${2:-carry}
-python=${PYTHON:-python3}
+# A rerun into the same folder would replace the earlier run's results part by part.
+if [ -e "$out" ] && { [ ! -d "$out" ] || [ -n "$(ls -A "$out")" ]; }; then
+  fail "OUT_DIR $out already exists and is not an empty folder; pass a new one, so that no earlier results are replaced"
+fi
 all_parts="resnet50 torch_resnet50 fashion_mnist char_lm word2vec jpeg_input"
 parts=${PARTS:-$all_parts}
 for part in $parts; do
-  [[ " $all_parts " == *" $part "* ]] || { echo "error: unknown part '$part' in PARTS; known: $all_parts" >&2; exit 2; }
+  [[ " $all_parts " == *" $part "* ]] || fail "unknown part '$part' in PARTS; known: $all_parts"
 done
-mkdir -p "$out"
-data_dir="$out/tfds"
-
+for override in ${LIMITS:-}; do
+  [[ " $all_parts " == *" ${override%%=*} "* ]] ||
+    fail "unknown part '${override%%=*}' in LIMITS; write part=seconds with a part of: $all_parts"
+  [[ $override =~ ^[a-z0-9_]+=[1-9][0-9]*$ ]] || fail "LIMITS entry '$override' must be part=seconds, e.g. fashion_mnist=200"
+done
+[[ ${FMNIST_EPOCHS:-12} =~ ^[1-9][0-9]*$ ]] || fail "FMNIST_EPOCHS must be a whole number of epochs > 0, got '$FMNIST_EPOCHS'"
+"$python" -c "" 2>/dev/null || fail "PYTHON=$python cannot be run; set PYTHON to the machine's Python"
 if ! "$python" -c "import ml_collections, tensorflow_datasets, grain, tensorboardX, matplotlib" >/dev/null 2>&1; then
+  compgen -G "$carry/wheels/*.whl" >/dev/null ||
+    fail "$python lacks trends_jax's packages and $carry/wheels holds no wheels; fill $carry with experiments/bench/gpu_wheels.sh"
   # Into a folder of its own, ahead on the path: the machine's own packages stay as they are.
   site=$(mktemp -d)
-  "$python" -m pip install -q --no-index --no-deps --no-compile --target "$site" "$carry"/wheels/*.whl ||
-    { echo "error: cannot install the wheels in $carry/wheels (fill it with experiments/bench/gpu_wheels.sh)" >&2; exit 2; }
+  "$python" -m pip install -q --no-index --no-deps --no-compile --target "$site" "$carry"/wheels/*.whl \
+    >"$site.log" 2>&1 ||
+    fail "cannot install the wheels in $carry/wheels ($(tail -n1 "$site.log")); fill it for this Python with experiments/bench/gpu_wheels.sh"
   export PYTHONPATH="$PYTHONPATH:$site"
 fi
+mkdir -p "$out"
+data_dir="$out/tfds"
 # On the GPU machine, a JAX without its GPU ends the run here, before the parts spend its minutes.
 require_gpu=--require_gpu
 [ -n "${QUICK:-}" ] && require_gpu=
@@ -43,12 +62,25 @@ require_gpu=--require_gpu
 "$python" experiments/bench/gpu_environment.py "$out" $require_gpu || exit 2
 # The word-vector evaluation files travel without gensim: see experiments/bench/gpu_data.py.
 if ! "$python" -c "import gensim" >/dev/null 2>&1; then
-  export TRENDS_JAX_WORD_EVAL_DIR="$PWD/$carry/data/word_eval"
+  export TRENDS_JAX_WORD_EVAL_DIR="$carry/data/word_eval"
 fi
-if [ -d "$carry/data" ]; then
-  "$python" experiments/bench/gpu_data.py --carry="$carry" --data_dir="$data_dir" >"$out/data.log" 2>&1 ||
-    { echo "error: cannot prepare the carried data (see $out/data.log)" >&2; exit 2; }
+# The carried data is written (about 30 s of one core) while the parts that read none run.
+data_parts="fashion_mnist char_lm word2vec"
+data_pid=
+needs_data=
+for part in $parts; do
+  [[ " $data_parts " == *" $part "* ]] && needs_data=1
+done
+if [ -d "$carry/data" ] && [ -n "$needs_data" ]; then
+  "$python" experiments/bench/gpu_data.py --carry="$carry" --data_dir="$data_dir" >"$out/data.log" 2>&1 &
+  data_pid=$!
 fi
+data_ready() {
+  [ -n "$data_pid" ] || return 0
+  wait "$data_pid" ||
+    echo "error: cannot prepare the carried data (see $out/data.log); the parts that read it will fail" >&2
+  data_pid=
+}
 
 # Each part: its cap in seconds and its command; QUICK: tiny sizes that run on a CPU.
 declare -A limit
@@ -82,7 +114,7 @@ else
   w2v="--config=configs/word2vec_skipgram.py:small --loop_steps=2000 --loop_repeats=1"
   jpeg="--workers=0,4,8,16 --rounds=1 --batches=20"
 fi
-for override in ${LIMITS:-}; do
+for override in ${LIMITS:-}; do  # Checked above.
   limit[${override%%=*}]=${override#*=}
 done
 
@@ -98,6 +130,7 @@ run_part() {  # name, then the command; leaves OUT_DIR/<name>.{log,status} and O
 }
 
 for part in $parts; do
+  [[ " $data_parts " == *" $part "* ]] && data_ready
   case $part in
     resnet50)  # shellcheck disable=SC2086  # The arguments are split on purpose.
       run_part resnet50 "$python" experiments/bench/steps.py --workdir="$out/resnet50" $r50 ;;

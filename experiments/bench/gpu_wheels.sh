@@ -2,7 +2,7 @@
 # Fills the carry folder for experiments/bench/bench_gpu.sh on the GPU machine (Python 3.12, Linux
 # x86_64, no network; its own packages are listed in experiments/bench/gpu_machine_packages.txt):
 #
-#   experiments/bench/gpu_wheels.sh [CARRY_DIR]        # default: carry; run here, with trends_jax's data installed
+#   experiments/bench/gpu_wheels.sh [CARRY_DIR]        # default: carry/ in this checkout; run here, with trends_jax's data installed
 #
 # CARRY_DIR/wheels: exactly the wheels the machine lacks. pip resolves trends_jax's needs
 # (gpu_requirements.txt) for Python 3.12 beside the machine's own jax and numpy versions; what the
@@ -12,10 +12,22 @@
 # prepared here, and gensim's three word-vector evaluation files (experiments/bench/gpu_data.py).
 # The whole folder must stay under 64 MiB, what travels with the repository: over that, exit 2.
 set -euo pipefail
-cd "$(dirname "$0")/../.."
-export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
-carry=${1:-carry}
+fail() { echo "error: $*" >&2; exit 2; }
+[ $# -le 1 ] || fail "usage: experiments/bench/gpu_wheels.sh [CARRY_DIR]"
+# The folders as the caller named them, before the cd below.
+repo=$(realpath "$(dirname "$0")/../..")
+carry=$(realpath -m "${1:-$repo/carry}")
 python=${PYTHON:-python3}
+[[ $python == */* ]] && python=$(realpath -ms "$python")  # -s: a venv's python is a link to keep.
+# Only this script's own two folders are ever replaced in CARRY_DIR.
+if [ -e "$carry" ]; then
+  [ -d "$carry" ] || fail "CARRY_DIR $carry is not a folder; pass a new folder or an earlier carry folder"
+  others=$(find "$carry" -mindepth 1 -maxdepth 1 ! -name wheels ! -name data -printf '%f ')
+  others=${others% }
+  [ -z "$others" ] || fail "CARRY_DIR $carry holds more than wheels/ and data/ ($others); pass a new folder or an earlier carry folder"
+fi
+cd "$repo"
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 budget=$((64 * 1024 * 1024))
 # The versions the machine's jax and numpy are, so that what is carried resolves against them.
 GPU_PINS="jax==0.11.2 jaxlib==0.11.2 numpy==2.5.2"
@@ -25,7 +37,9 @@ for glibc in 17 24 27 28; do platforms+=("manylinux_2_${glibc}_x86_64"); done
 target=(--only-binary=:all: --python-version 3.12 --implementation cp "${platforms[@]/#/--platform=}")
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-rm -rf "$carry/wheels" "$carry/data"
+# Built aside and moved into place at the end: a run that fails leaves the earlier carry folder whole.
+final=$carry
+carry=$tmp/carry
 mkdir -p "$carry/wheels" "$carry/data"
 
 # pip 23.2 (seen here) checks the packages' Requires-Python against the Python it runs on, not the
@@ -58,8 +72,10 @@ done
 
 (cd "$carry" && find . -type f -printf '%s %p\n' | sort -k2)
 total=$(find "$carry" -type f -printf '%s\n' | awk '{s += $1} END {print s}')
-echo "$(find "$carry/wheels" -name '*.whl' | wc -l) wheels; $total bytes in $carry (budget $budget)"
-if [ "$total" -gt "$budget" ]; then
-  echo "error: $carry holds $total bytes, over the 64 MiB ($budget) that travel with the repository" >&2
-  exit 2
-fi
+echo "$(find "$carry/wheels" -name '*.whl' | wc -l) wheels; $total bytes (budget $budget)"
+[ "$total" -le "$budget" ] ||
+  fail "the carry folder would hold $total bytes, over the 64 MiB ($budget) that travel with the repository; $final is left as it was"
+mkdir -p "$final"
+rm -rf "${final:?}/wheels" "${final:?}/data"
+mv "$carry/wheels" "$carry/data" "$final/"
+echo "$final is ready"

@@ -95,6 +95,8 @@ def measure_steps(config, strategy, sizes: dict) -> tuple[dict, Callable[[], flo
                                       seed=config.seed))
   input_rate = benchmark.examples_per_sec(loader, pipeline.local_batch_size(config.batch_size),
                                           sizes["input_batches"]) * jax.process_count()
+  # As it goes: where a run is stopped by a time cap (bench_gpu.sh), its log says how far it got.
+  print(f"input pipeline: {input_rate:,.0f} examples/s", flush=True)
   batch = strategy.put_batch(next(loader))
   eval_batch_size = config.eval_batch_size or config.batch_size
   eval_batch = strategy.put_batch(next(pipeline.eval_batches(eval_source, spec,
@@ -107,7 +109,10 @@ def measure_steps(config, strategy, sizes: dict) -> tuple[dict, Callable[[], flo
   train_step = lowered.compile()
   compiled_at = time.perf_counter()
   cache_hit = compilation_cache.hits() > hits
+  print(f"train step: traced and lowered in {lowered_at - start:.1f} s, compiled in {compiled_at - lowered_at:.1f} s"
+        f"{' (from the persistent cache)' if cache_hit else ''}", flush=True)
   eval_step = program.eval_step.lower(state, eval_batch).compile()
+  print(f"eval step: compiled in {time.perf_counter() - compiled_at:.1f} s", flush=True)
 
   def one_step():
     nonlocal state
@@ -124,6 +129,8 @@ def measure_steps(config, strategy, sizes: dict) -> tuple[dict, Callable[[], flo
     return (time.perf_counter() - start) / sizes["steps"]
 
   timing = benchmark.time_calls(one_step, sizes["steps"], sizes["warmup"])
+  print(f"train step: median {timing.median:.4f} s over {sizes['steps']} steps, "
+        f"{config.batch_size / timing.median:,.1f} examples/s", flush=True)
   op_tables = ops.profile_calls(train_step, one_step, FLAGS.profile) if FLAGS.profile else {}
   back_to_back_seconds = back_to_back()
   eval_timing = benchmark.time_calls(lambda: jax.block_until_ready(eval_step(state, eval_batch)),

@@ -114,6 +114,9 @@ def main(argv):
     return
   # The child runs first, alone on the device; this process starts CUDA only after it has ended.
   compiled = compiled_in_child() if FLAGS.compile_timeout > 0 else {"status": "not tried (--compile_timeout=0)"}
+  # Before eager starts: where the part's cap stops the run, its log still says how the compile went.
+  print(f"compiled: {compiled['status']}"
+        + (f", {compiled['images_per_sec']:.1f} images/s" if "images_per_sec" in compiled else ""), flush=True)
   import torch
   import torchvision
   eager = measure(compile_model=False)

@@ -7,13 +7,15 @@ import gzip
 import json
 import lzma
 import os
+import re
+import shlex
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, bad_input_rows
 
 sys.path.insert(0, os.path.join(REPO, "experiments", "bench"))
 import gpu_summary  # noqa: E402
@@ -63,12 +65,18 @@ def test_summary_compares_and_records_failures(tmp_path):
 
 def test_script_records_an_overrun_and_goes_on(tmp_path):
   out = tmp_path / "out"
+  # The carried data cannot be prepared (its Fashion-MNIST file is no xz file): said, and the parts go on.
+  broken = tmp_path / "carry" / "data" / "fashion-mnist"
+  broken.mkdir(parents=True)
+  (broken / "train-images-idx3-ubyte.xz").write_bytes(b"not xz")
   # resnet50 cannot even import JAX within 1 s.
   env = {**os.environ, "QUICK": "1", "PARTS": "resnet50 char_lm", "LIMITS": "resnet50=1",
          "PYTHON": sys.executable}
-  result = subprocess.run(["bash", "experiments/bench/bench_gpu.sh", str(out), str(tmp_path / "no_carry")],
+  result = subprocess.run(["bash", "experiments/bench/bench_gpu.sh", str(out), str(tmp_path / "carry")],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
   assert result.returncode == 0, result.stderr[-3000:]
+  assert result.stderr.strip().splitlines() == [
+      f"error: cannot prepare the carried data (see {out}/data.log); the parts that read it will fail"]
   with open(out / "bench_gpu.json") as f:
     merged = json.load(f)
   assert merged["quick"] and merged["parts_failed"] == ["resnet50"]
@@ -99,12 +107,62 @@ def test_a_run_for_the_gpu_stops_where_jax_sees_none(tmp_path):
     assert json.load(f)["python"] == ".".join(map(str, sys.version_info[:3]))
 
 
-def test_script_refuses_an_unknown_part(tmp_path):
-  result = subprocess.run(["bash", "experiments/bench/bench_gpu.sh", str(tmp_path)], cwd=REPO,
-                          env={**os.environ, "PARTS": "resnet50 vgg17"}, capture_output=True, text=True, timeout=60)
-  assert result.returncode == 2
-  assert result.stderr.strip().splitlines() == [
-      "error: unknown part 'vgg17' in PARTS; known: resnet50 torch_resnet50 fashion_mnist char_lm word2vec jpeg_input"]
+def run_bad_input(script, tried, tmp_path):
+  """One row of docs/bad_input.md: the row's command with its placeholders made real."""
+  command = tried.split("`")[1]
+  places = {"<out>": tmp_path / "out", "<carry>": tmp_path / "carry",
+            "<python without packages>": tmp_path / "python-without-packages"}
+  places["<python without packages>"].write_text(f"#!/bin/sh\nexec {sys.executable} -S \"$@\"\n")
+  places["<python without packages>"].chmod(0o755)
+  if "holds an earlier run's bench_gpu.json" in tried:
+    places["<out>"].mkdir()
+    (places["<out>"] / "bench_gpu.json").write_text("{}")
+  if "holds a file named like a wheel" in tried:
+    (places["<carry>"] / "wheels").mkdir(parents=True)
+    (places["<carry>"] / "wheels" / "junk-1.0-py3-none-any.whl").write_text("not a wheel")
+  if "holds notes.txt beside wheels/" in tried:
+    (places["<carry>"] / "wheels").mkdir(parents=True)
+    (places["<carry>"] / "notes.txt").write_text("mine")
+  if "where `<carry>` is a file" in tried:
+    places["<carry>"].write_text("mine")
+  for place, path in places.items():
+    command = command.replace(place, str(path))
+  words = shlex.split(command)
+  env = {k: v for k, v in os.environ.items() if k not in ("QUICK", "PARTS", "LIMITS", "FMNIST_EPOCHS")}
+  env["PYTHON"] = sys.executable
+  while "=" in words[0]:
+    name, value = words.pop(0).split("=", 1)
+    env[name] = value
+  assert words[0] == os.path.basename(script)
+  before = {p: sorted(os.listdir(p)) if p.is_dir() else p.exists() for p in (places["<out>"], places["<carry>"])}
+  result = subprocess.run(["bash", script, *words[1:]], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=120)
+  after = {p: sorted(os.listdir(p)) if p.is_dir() else p.exists() for p in before}
+  return result, places, before, after
+
+
+def message_pattern(message, places):
+  for place, path in places.items():
+    message = message.replace(place, str(path))
+  return "".join(".*" if part == "…" else re.escape(part) for part in re.split("(…)", message))
+
+
+@pytest.mark.parametrize("name,tried,message", bad_input_rows("experiments/bench/bench_gpu.sh"))
+def test_bench_gpu_bad_input(name, tried, message, tmp_path):
+  result, places, before, after = run_bad_input("experiments/bench/bench_gpu.sh", tried, tmp_path)
+  lines = result.stderr.strip().splitlines()
+  assert result.returncode == 2 and len(lines) == 1, result.stderr[-3000:]
+  assert re.fullmatch(message_pattern(message, places), lines[0]), lines[0]
+  assert after == before  # Nothing written, nothing removed.
+
+
+@pytest.mark.parametrize("name,tried,message", bad_input_rows("experiments/bench/gpu_wheels.sh"))
+def test_gpu_wheels_bad_input(name, tried, message, tmp_path):
+  result, places, before, after = run_bad_input("experiments/bench/gpu_wheels.sh", tried, tmp_path)
+  lines = result.stderr.strip().splitlines()
+  assert result.returncode == 2 and len(lines) == 1, result.stderr[-3000:]
+  assert re.fullmatch(message_pattern(message, places), lines[0]), lines[0]
+  assert after == before
 
 
 def test_train_run_seconds_to_target():
