@@ -147,22 +147,16 @@ def message_pattern(message, places):
   return "".join(".*" if part == "…" else re.escape(part) for part in re.split("(…)", message))
 
 
-@pytest.mark.parametrize("name,tried,message", bad_input_rows("experiments/bench/bench_gpu.sh"))
-def test_bench_gpu_bad_input(name, tried, message, tmp_path):
-  result, places, before, after = run_bad_input("experiments/bench/bench_gpu.sh", tried, tmp_path)
+@pytest.mark.parametrize("script,name,tried,message", [
+    pytest.param(script, *row.values, id=f"{os.path.basename(script)}-{row.id}")
+    for script in ("experiments/bench/bench_gpu.sh", "experiments/bench/gpu_wheels.sh")
+    for row in bad_input_rows(script)])
+def test_bad_input(script, name, tried, message, tmp_path):
+  result, places, before, after = run_bad_input(script, tried, tmp_path)
   lines = result.stderr.strip().splitlines()
   assert result.returncode == 2 and len(lines) == 1, result.stderr[-3000:]
   assert re.fullmatch(message_pattern(message, places), lines[0]), lines[0]
   assert after == before  # Nothing written, nothing removed.
-
-
-@pytest.mark.parametrize("name,tried,message", bad_input_rows("experiments/bench/gpu_wheels.sh"))
-def test_gpu_wheels_bad_input(name, tried, message, tmp_path):
-  result, places, before, after = run_bad_input("experiments/bench/gpu_wheels.sh", tried, tmp_path)
-  lines = result.stderr.strip().splitlines()
-  assert result.returncode == 2 and len(lines) == 1, result.stderr[-3000:]
-  assert re.fullmatch(message_pattern(message, places), lines[0]), lines[0]
-  assert after == before
 
 
 def test_train_run_seconds_to_target():
