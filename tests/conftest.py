@@ -1,6 +1,7 @@
 """Every test sees 8 CPU devices, so data-parallel code paths run for real on one CPU."""
 
 import os
+import re
 
 os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8").strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
@@ -104,6 +105,17 @@ def bad_input_rows(launcher: str) -> list:
       rows.append(pytest.param(name, tried, message.strip("`"), id=name.replace(" ", "_")))
   assert rows, f"docs/bad_input.md has no rows under '## {launcher}'"
   return rows
+
+
+def assert_one_error_line(result, message: str, places: dict) -> None:
+  """A bad-input row's outcome: exit code 2 and exactly `message` on stderr, its placeholders
+  (`<workdir>`, …) filled in from `places` and each `…` standing for any text."""
+  for place, value in places.items():
+    message = message.replace(place, str(value))
+  lines = [line for line in result.stderr.splitlines() if line.strip()]
+  pattern = ".*".join(re.escape(part) for part in message.split("…"))
+  assert result.returncode == 2, result.stderr[-3000:]
+  assert len(lines) == 1 and re.fullmatch(pattern, lines[0]), f"{lines}\n!=\n{message}"
 
 
 # Runs each command from one process that imports `preload` once and forks a child per command,

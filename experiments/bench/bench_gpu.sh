@@ -16,6 +16,7 @@
 # lacks, installed with pip --no-index --no-deps where trends_jax's imports fail, and the data.
 set -uo pipefail
 fail() { echo "error: $*" >&2; exit 2; }
+one_of() { [[ " $2 " == *" $1 "* ]]; }  # word, then a space-separated list
 # Every input is checked before anything is installed or written.
 [ $# -ge 1 ] && [ $# -le 2 ] || fail "usage: experiments/bench/bench_gpu.sh OUT_DIR [CARRY_DIR]"
 # The folders as the caller named them, before the cd below.
@@ -34,10 +35,10 @@ fi
 all_parts="resnet50 torch_resnet50 fashion_mnist char_lm word2vec jpeg_input"
 parts=${PARTS:-$all_parts}
 for part in $parts; do
-  [[ " $all_parts " == *" $part "* ]] || fail "unknown part '$part' in PARTS; known: $all_parts"
+  one_of "$part" "$all_parts" || fail "unknown part '$part' in PARTS; known: $all_parts"
 done
 for override in ${LIMITS:-}; do
-  [[ " $all_parts " == *" ${override%%=*} "* ]] ||
+  one_of "${override%%=*}" "$all_parts" ||
     fail "unknown part '${override%%=*}' in LIMITS; write part=seconds with a part of: $all_parts"
   [[ $override =~ ^[a-z0-9_]+=[1-9][0-9]*$ ]] || fail "LIMITS entry '$override' must be part=seconds, e.g. fashion_mnist=200"
 done
@@ -69,7 +70,7 @@ data_parts="fashion_mnist char_lm word2vec"
 data_pid=
 needs_data=
 for part in $parts; do
-  [[ " $data_parts " == *" $part "* ]] && needs_data=1
+  one_of "$part" "$data_parts" && needs_data=1
 done
 if [ -d "$carry/data" ] && [ -n "$needs_data" ]; then
   "$python" experiments/bench/gpu_data.py --carry="$carry" --data_dir="$data_dir" >"$out/data.log" 2>&1 &
@@ -130,7 +131,7 @@ run_part() {  # name, then the command; leaves OUT_DIR/<name>.{log,status} and O
 }
 
 for part in $parts; do
-  [[ " $data_parts " == *" $part "* ]] && data_ready
+  one_of "$part" "$data_parts" && data_ready
   case $part in
     resnet50)  # shellcheck disable=SC2086  # The arguments are split on purpose.
       run_part resnet50 "$python" experiments/bench/steps.py --workdir="$out/resnet50" $r50 ;;

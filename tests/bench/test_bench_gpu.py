@@ -7,7 +7,6 @@ import gzip
 import json
 import lzma
 import os
-import re
 import shlex
 import subprocess
 import sys
@@ -15,7 +14,7 @@ import sys
 import numpy as np
 import pytest
 
-from tests.conftest import REPO, bad_input_rows
+from tests.conftest import REPO, assert_one_error_line, bad_input_rows
 
 sys.path.insert(0, os.path.join(REPO, "experiments", "bench"))
 import gpu_summary  # noqa: E402
@@ -141,21 +140,13 @@ def run_bad_input(script, tried, tmp_path):
   return result, places, before, after
 
 
-def message_pattern(message, places):
-  for place, path in places.items():
-    message = message.replace(place, str(path))
-  return "".join(".*" if part == "…" else re.escape(part) for part in re.split("(…)", message))
-
-
 @pytest.mark.parametrize("script,name,tried,message", [
     pytest.param(script, *row.values, id=f"{os.path.basename(script)}-{row.id}")
     for script in ("experiments/bench/bench_gpu.sh", "experiments/bench/gpu_wheels.sh")
     for row in bad_input_rows(script)])
 def test_bad_input(script, name, tried, message, tmp_path):
   result, places, before, after = run_bad_input(script, tried, tmp_path)
-  lines = result.stderr.strip().splitlines()
-  assert result.returncode == 2 and len(lines) == 1, result.stderr[-3000:]
-  assert re.fullmatch(message_pattern(message, places), lines[0]), lines[0]
+  assert_one_error_line(result, message, places)
   assert after == before  # Nothing written, nothing removed.
 
 

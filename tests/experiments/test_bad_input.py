@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO, bad_input_rows
+from tests.conftest import REPO, assert_one_error_line, bad_input_rows
 
 BASE = ["--config=configs/default.py:quick"]
 
@@ -102,9 +102,5 @@ def test_bad_input_row(name, tried, message, data_dir, tmp_path):
   config = [] if any(f.startswith("--config=") for f in flags) or name == "no config flag" else BASE
   result = _launch(config + flags + common, prelude, workdir)
 
-  lines = [line for line in result.stderr.splitlines() if line.strip()]
-  expected = message.replace("<workdir>", workdir).replace("<data_dir>", data_dir)
-  pattern = ".*".join(re.escape(part) for part in expected.split("…"))
-  assert result.returncode == 2, result.stderr[-3000:]
-  assert len(lines) == 1 and re.fullmatch(pattern, lines[0]), f"{lines}\n!=\n{expected}"
+  assert_one_error_line(result, message, {"<workdir>": workdir, "<data_dir>": data_dir})
   assert _snapshot(workdir) == before

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import REPO, bad_input_rows, launch_forked
+from tests.conftest import REPO, assert_one_error_line, bad_input_rows, launch_forked
 from trends_jax import data
 from trends_jax.run.workdir import Workdir
 from trends_jax.training import config as config_lib, loop, supervised, trained
@@ -214,9 +214,5 @@ def test_the_table_covers_what_issue_18_names():
 @pytest.mark.parametrize("name, tried, message", _rows())
 def test_bad_input_row(name, tried, message, launched, data_dir):
   workdir, result, before, after = launched["bad"][name]
-  lines = [line for line in result.stderr.splitlines() if line.strip()]
-  expected = message.replace("<workdir>", workdir).replace("<data_dir>", data_dir)
-  pattern = ".*".join(re.escape(part) for part in expected.split("…"))
-  assert result.returncode == 2, result.stderr[-3000:]
-  assert len(lines) == 1 and re.fullmatch(pattern, lines[0]), f"{lines}\n!=\n{expected}"
+  assert_one_error_line(result, message, {"<workdir>": workdir, "<data_dir>": data_dir})
   assert after == before
