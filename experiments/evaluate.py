@@ -35,7 +35,7 @@ from trends_jax import data
 from trends_jax.data import pipeline, synthetic
 from trends_jax.errors import UserError
 from trends_jax.evaluation import classification
-from trends_jax.run import results
+from trends_jax.run import plots, results
 from trends_jax.run.workdir import Workdir
 from trends_jax.training import trained
 
@@ -235,15 +235,11 @@ def write(ev: Evaluation, r: dict, seconds: float) -> None:
 
 
 def plot_confusion(confusion: np.ndarray, names: list[str], path: str, title: str) -> None:
-  # Imported here: matplotlib is 0.9 s of every launch, bad-input errors included (2-core Xeon).
   from sklearn.metrics import ConfusionMatrixDisplay
-
-  from trends_jax.run import plots  # Picks matplotlib's file-only backend before pyplot loads.
-  plt = plots.plt
 
   num_classes = len(names)
   side = 3.0 + 0.25 * num_classes  # Room for each class's row and tick label.
-  fig, ax = plt.subplots(figsize=(side + 1.0, side))
+  fig, ax = plots.pyplot().subplots(figsize=(side + 1.0, side))
   ConfusionMatrixDisplay(confusion, display_labels=names).plot(
       ax=ax, include_values=num_classes <= 20, cmap="Blues", colorbar=True, xticks_rotation="vertical")
   if num_classes > 30:

@@ -18,7 +18,6 @@ import os
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import matplotlib.pyplot as plt
 import numpy as np
 from absl import flags
 
@@ -88,7 +87,7 @@ def contenders(size: dict) -> dict:
 
 
 def plot(rows: list[dict], size: dict, path: str) -> None:
-  fig, ax = plt.subplots(figsize=(7.5, 3.8))
+  fig, ax = plots.pyplot().subplots(figsize=(7.5, 3.8))
   bars = ax.barh([r["contender"] for r in rows], [r["seconds_per_step"] * 1000 for r in rows])
   ax.bar_label(bars, fmt="%.1f ms", fontsize=8)
   ax.invert_yaxis()

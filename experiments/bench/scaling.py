@@ -20,7 +20,6 @@ import functools
 import os
 
 import jax
-import matplotlib.pyplot as plt
 import matplotlib.ticker as ticker
 import numpy as np
 from absl import flags
@@ -118,7 +117,7 @@ def word2vec_step_seconds(config, vocab_size: int, corpus_size: int) -> float:
 
 
 def plot(tables: dict, width_batch: int, path: str) -> None:
-  fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+  fig, axes = plots.pyplot().subplots(1, 3, figsize=(15, 4.2))
   for ax, (name, key, x_label, rate) in zip(axes, (
       ("examples/s against the batch size", "batch_size", "batch size", "examples_per_sec"),
       ("examples/s against the width", "width", f"width multiplier (batch {width_batch})", "examples_per_sec"),

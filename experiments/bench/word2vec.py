@@ -111,8 +111,7 @@ def lecture_claims(rows: list[dict]) -> dict[str, bool]:
 
 
 def plot(rows, path):
-  import matplotlib.pyplot as plt  # trends_jax.run.plots chose the Agg backend.
-  fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+  fig, axes = plots.pyplot().subplots(1, 3, figsize=(13, 3.8))
   labels = [f"{r['architecture']}\n{r['engine'].split(' ')[0]} {r['variant']}".strip() for r in rows]
   for ax, key, title in zip(axes, ("words_per_sec", "analogy_accuracy", "wordsim353_spearman"),
                             ("training words/s", "analogy accuracy (3CosAdd)", "WordSim-353 Spearman")):

@@ -12,6 +12,7 @@ import os
 import numpy as np
 
 from trends_jax.errors import UserError
+from trends_jax.run import plots
 from trends_jax.sweep import trial
 from trends_jax.sweep.hyper import Trial
 
@@ -178,11 +179,10 @@ def read_csv(workdir: str) -> list[dict]:
 def plot(rows: list[dict], path: str, metric: Metric = DEFAULT_METRIC) -> None:
   """The mean best metric per setting with error bars (std over seeds): against the learning rate
   (log axis), one line per value of the other fields, where the learning rate is swept; else bars."""
-  from trends_jax.run import plots
   settings = [s for s in aggregate(rows, metric) if s["best"]]
   if not settings:
     raise UserError(f"no finished trial logged {metric.label}; nothing to plot")
-  fig, ax = plots.plt.subplots(figsize=(7, 4.5))
+  fig, ax = plots.pyplot().subplots(figsize=(7, 4.5))
   lr_field = "optimizer.learning_rate"
   if all(lr_field in json.loads(s["setting"]) for s in settings):
     lines: dict[str, list] = {}

@@ -28,7 +28,7 @@ import numpy as np
 from trends_jax import optim
 from trends_jax.errors import UserError
 from trends_jax.registry import Registry
-from trends_jax.run import compilation_cache, profiler
+from trends_jax.run import compilation_cache, plots, profiler
 from trends_jax.run.checkpoint import Checkpointer
 from trends_jax.run.metric_writer import MetricWriter, Progress
 from trends_jax.run.preemption import PreemptionGuard
@@ -307,8 +307,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
     final_eval = next((r for r in reversed(records) if r["split"] == "eval"), {})
     final_eval = {k: v for k, v in final_eval.items() if k not in ("step", "split")}
     if records:
-      # Imported here: matplotlib is 0.8 s of every launch, bad-input errors included (2-core Xeon).
-      from trends_jax.run import plots
       plots.training_curves(records, run.curves_path, title=trainer.plot_title())
     status = run.write_status(final_state, step, num_train_steps=num_steps, wall_seconds=wall_seconds(),
                               **extra, **{f"eval_{k}": v for k, v in final_eval.items()})
